@@ -34,3 +34,9 @@ bench: $(VENV)/.installed ## Print the benchmark tables (engine vs NumPy vs PyTo
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# ---------------------------------------------------------------- containers (CPU and GPU images)
+
+# ---------------------------------------------------------------- cuPyNumeric / Legate (no Docker)
+
+# ---------------------------------------------------------------- cluster (Slurm, Apptainer)
