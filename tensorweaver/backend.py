@@ -32,8 +32,14 @@ def _select(requested: str | None):
             f"Use {ENV_VAR}=numpy (CPU, the default) or {ENV_VAR}=cupynumeric (GPU via Legate).")
     if name == "numpy":
         return name, _host_np
+    import importlib.util
+    from tensorweaver import _legate
+
     try:
-        from tensorweaver import _legate
+        # Checked first (without importing it) so that a missing package is reported as
+        # such, before any driver probing or Legate configuration.
+        if importlib.util.find_spec("cupynumeric") is None:
+            raise ImportError("No module named 'cupynumeric'")
         _legate.configure()          # must run before the first `import legate`
         import cupynumeric as module
     except ImportError as exc:
@@ -42,6 +48,8 @@ def _select(requested: str | None):
             "Install it with `pip install nvidia-cupynumeric` (or `pip install tensorweaver[gpu]`), "
             "use the GPU image (`make shell-gpu`), or unset "
             f"{ENV_VAR} to use NumPy.") from exc
+    except _legate.LegateSetupError as exc:
+        raise BackendError(f"{ENV_VAR}=cupynumeric: {exc}") from exc
     return name, module
 
 
