@@ -1,0 +1,43 @@
+"""TensorWeaver: a small, readable autodiff engine with a PyTorch-compatible API.
+
+    import tensorweaver as tw
+    x = tw.randn(3, 4, requires_grad=True)
+    y = (x @ x.T).relu().sum()
+    y.backward()          # x.grad now holds dy/dx
+
+The array library behind it (NumPy or cuPyNumeric) is picked once per process
+from ``TENSORWEAVER_BACKEND``; see ``tensorweaver.backend``.
+"""
+from tensorweaver import backend
+from tensorweaver.dtypes import (  # noqa: F401
+    bool, double, float, float16, float32, float64, get_default_dtype, half, int, int8, int16,
+    int32, int64, long, set_default_dtype, short, uint8,
+)
+from tensorweaver.tensor import Tensor
+from tensorweaver.random import manual_seed, initial_seed, get_rng_state, set_rng_state
+from tensorweaver.autograd import (
+    Function, detect_anomaly, enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled,
+)
+from tensorweaver.ops.creation import (
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,
+    ones_like, rand, rand_like, randint, randint_like, randn, randn_like, tensor, zeros, zeros_like,
+)
+from tensorweaver.ops.elementwise import (
+    abs, add, clamp, cos, div, eq, exp, ge, gelu, gt, isfinite, isnan, le, leaky_relu, log,
+    logical_and, logical_not, logical_or, lt, masked_fill, maximum, minimum, mul, ne, neg, pow,
+    relu, sigmoid, sign, sin, sqrt, sub, tanh, where,
+)
+from tensorweaver.ops.reduction import (
+    all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std,
+    sum, var,
+)
+from tensorweaver.ops.shape import (
+    broadcast_to, cat, chunk, concatenate, expand, flatten, permute, reshape, split, squeeze,
+    stack, transpose, tril, triu, unsqueeze,
+)
+from tensorweaver.ops.linalg import matmul
+from tensorweaver.ops.indexing import getitem
+
+clip = clamp
+mm = matmul
+__version__ = "0.1.0"

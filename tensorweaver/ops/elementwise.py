@@ -1,0 +1,516 @@
+"""Elementwise ops: arithmetic, activations, comparisons, selection.
+
+Binary ops broadcast like NumPy; their backward sums the gradient back to each
+input's shape (``unbroadcast``). Python scalars are constants, never widened:
+``float32_tensor * 2.0`` stays float32, as in torch.
+"""
+from __future__ import annotations
+
+import math
+
+from tensorweaver import backend, dtypes
+from tensorweaver.autograd.function import Function
+from tensorweaver.tensor import Tensor, _make_tensor
+
+xp = backend.xp
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``: the adjoint of broadcasting."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return backend.as_array(grad).reshape(shape)
+
+
+def _shape_of(x):
+    return x.shape if isinstance(x, backend.ndarray) else ()
+
+
+def as_tensor_operand(x):
+    """Tensors pass through; Python numbers stay scalars; arrays/lists become tensors."""
+    if isinstance(x, (Tensor, int, float, bool)):
+        return x
+    return Tensor(x)
+
+
+def promote(a, b):
+    """Cast two operands to torch's common dtype (only when they differ)."""
+    a, b = as_tensor_operand(a), as_tensor_operand(b)
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb:
+        da, db = a.data.dtype, b.data.dtype
+        if da is db or da == db:
+            return a, b
+        target = dtypes.result_type(da, not a.shape, db, not b.shape)
+        return cast(a, target), cast(b, target)
+    if ta:
+        target = dtypes.scalar_result_type(a.data.dtype, b)
+        return (a if target is a.data.dtype else cast(a, target)), b
+    if tb:
+        target = dtypes.scalar_result_type(b.data.dtype, a)
+        return a, (b if target is b.data.dtype else cast(b, target))
+    return Tensor(a), b
+
+
+# ---------------------------------------------------------------- arithmetic
+class Add(Function):
+    def forward(self, a, b):
+        self.shapes = (_shape_of(a), _shape_of(b))
+        return a + b
+
+    def backward(self, grad):
+        sa, sb = self.shapes
+        need_a, need_b = self.next_functions
+        return (unbroadcast(grad, sa) if need_a is not None else None,
+                unbroadcast(grad, sb) if need_b is not None else None)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.shapes = (_shape_of(a), _shape_of(b))
+        return a - b
+
+    def backward(self, grad):
+        sa, sb = self.shapes
+        need_a, need_b = self.next_functions
+        return (unbroadcast(grad, sa) if need_a is not None else None,
+                unbroadcast(-grad, sb) if need_b is not None else None)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        need_a, need_b = self.needs_input_grad
+        ga = unbroadcast(grad * b, _shape_of(a)) if need_a else None
+        gb = unbroadcast(grad * a, _shape_of(b)) if need_b else None
+        return ga, gb
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a / b
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        need_a, need_b = self.needs_input_grad
+        ga = unbroadcast(grad / b, _shape_of(a)) if need_a else None
+        gb = unbroadcast(-grad * a / (b * b), _shape_of(b)) if need_b else None
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, grad):
+        return -grad
+
+
+class Pow(Function):
+    """``a ** b`` where either side may be a constant scalar."""
+
+    def forward(self, a, b):
+        out = a ** b
+        self.save_for_backward(a, b, out)
+        return out
+
+    def backward(self, grad):
+        a, b, out = self.saved_tensors
+        need_a, need_b = self.needs_input_grad
+        ga = gb = None
+        if need_a:
+            ga = unbroadcast(grad * b * a ** (b - 1), _shape_of(a))
+        if need_b:
+            # d(a^b)/db = a^b log(a); 0 where a == 0 (the limit torch uses too).
+            log_a = xp.log(xp.where(a > 0, a, 1)) if isinstance(a, backend.ndarray) else math.log(a)
+            gb = unbroadcast(grad * out * log_a, _shape_of(b))
+        return ga, gb
+
+
+class Cast(Function):
+    def forward(self, a, dtype):
+        self.src = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, grad):
+        return grad.astype(self.src) if self.src.kind == "f" else None
+
+
+class Clone(Function):
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, grad):
+        return grad
+
+
+# ---------------------------------------------------------------- unary math
+class Exp(Function):
+    def forward(self, a):
+        out = xp.exp(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return xp.log(a)
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        return grad / a
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        out = xp.sqrt(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        return grad / (2 * out)
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return xp.abs(a)
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        return grad * xp.sign(a)
+
+
+class Sin(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return xp.sin(a)
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        return grad * xp.cos(a)
+
+
+class Cos(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return xp.cos(a)
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        return -grad * xp.sin(a)
+
+
+# ---------------------------------------------------------------- activations
+class Tanh(Function):
+    def forward(self, a):
+        out = xp.tanh(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Sigmoid(Function):
+    def forward(self, a):
+        # Split by sign so exp never overflows: exp(-|a|) <= 1.
+        e = xp.exp(-xp.abs(a))
+        out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        return grad * out * (1 - out)
+
+
+class ReLU(Function):
+    def forward(self, a):
+        out = xp.maximum(a, 0)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        return grad * (out > 0)
+
+
+class LeakyReLU(Function):
+    def forward(self, a, negative_slope):
+        self.slope = negative_slope
+        self.save_for_backward(a)
+        return xp.where(a > 0, a, a * negative_slope)
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        return xp.where(a > 0, grad, grad * self.slope)
+
+
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class GELU(Function):
+    """``x * Phi(x)``; ``approximate="tanh"`` uses torch's tanh formula."""
+
+    def forward(self, a, approximate="none"):
+        self.approximate = approximate
+        self.save_for_backward(a)
+        if approximate == "tanh":
+            return 0.5 * a * (1 + xp.tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a ** 3)))
+        return 0.5 * a * (1 + backend.erf(a / _SQRT_2))
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        if self.approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (a + 0.044715 * a ** 3)
+            t = xp.tanh(inner)
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a)
+            return grad * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * d_inner)
+        cdf = 0.5 * (1 + backend.erf(a / _SQRT_2))
+        pdf = _INV_SQRT_2PI * xp.exp(-0.5 * a * a)
+        return grad * (cdf + a * pdf)
+
+
+# ---------------------------------------------------------------- selection
+class Clamp(Function):
+    def forward(self, a, lo, hi):
+        self.save_for_backward(a)
+        self.lo, self.hi = lo, hi
+        out = a
+        if lo is not None:
+            out = xp.maximum(out, lo)
+        if hi is not None:
+            out = xp.minimum(out, hi)
+        return out if out is not a else a.copy()
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        keep = xp.ones(a.shape, dtype=bool)
+        if self.lo is not None:
+            keep = keep & (a >= self.lo)
+        if self.hi is not None:
+            keep = keep & (a <= self.hi)
+        return grad * keep
+
+
+class Where(Function):
+    def forward(self, cond, a, b):
+        self.save_for_backward(cond)
+        self.shapes = (_shape_of(a), _shape_of(b))
+        return xp.where(cond, a, b)
+
+    def backward(self, grad):
+        (cond,) = self.saved_tensors
+        _, need_a, need_b = self.needs_input_grad
+        zero = xp.zeros((), dtype=grad.dtype)
+        ga = unbroadcast(xp.where(cond, grad, zero), self.shapes[0]) if need_a else None
+        gb = unbroadcast(xp.where(cond, zero, grad), self.shapes[1]) if need_b else None
+        return None, ga, gb
+
+
+class Maximum(Function):
+    """Ties split the gradient evenly, as torch does."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return xp.maximum(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        return _split_by_winner(grad, a > b, a == b, a, b)
+
+
+class Minimum(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return xp.minimum(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        return _split_by_winner(grad, a < b, a == b, a, b)
+
+
+def _split_by_winner(grad, a_wins, tie, a, b):
+    share_a = xp.where(tie, 0.5, a_wins.astype(grad.dtype)).astype(grad.dtype)
+    return unbroadcast(grad * share_a, _shape_of(a)), unbroadcast(grad * (1 - share_a), _shape_of(b))
+
+
+# ---------------------------------------------------------------- public functions
+def add(a, b):
+    a, b = promote(a, b)
+    return Add.apply(a, b)
+
+
+def sub(a, b):
+    a, b = promote(a, b)
+    return Sub.apply(a, b)
+
+
+def mul(a, b):
+    a, b = promote(a, b)
+    return Mul.apply(a, b)
+
+
+def div(a, b):
+    a, b = promote(a, b)
+    # True division of integers gives floats, as in torch.
+    if _dtype_of(a).kind != "f" and _dtype_of(b).kind != "f":
+        a = cast(a, dtypes.get_default_dtype()) if isinstance(a, Tensor) else float(a)
+        b = cast(b, dtypes.get_default_dtype()) if isinstance(b, Tensor) else float(b)
+    return Div.apply(a, b)
+
+
+def _dtype_of(x):
+    if isinstance(x, Tensor):
+        return x.data.dtype
+    return dtypes.float64 if isinstance(x, float) else dtypes.int64
+
+
+def pow(a, b):  # noqa: A001
+    a, b = promote(a, b)
+    return Pow.apply(a, b)
+
+
+def neg(a):
+    return Neg.apply(a)
+
+
+def cast(a, dtype):
+    if a.data.dtype == dtype:
+        return a
+    return Cast.apply(a, dtype)
+
+
+def clone(a):
+    return Clone.apply(a)
+
+
+def _float_input(a, name):
+    if not isinstance(a, Tensor):
+        a = Tensor(a)
+    if a.data.dtype.kind != "f":
+        return cast(a, dtypes.get_default_dtype())
+    return a
+
+
+def exp(a): return Exp.apply(_float_input(a, "exp"))
+def log(a): return Log.apply(_float_input(a, "log"))
+def sqrt(a): return Sqrt.apply(_float_input(a, "sqrt"))
+def sin(a): return Sin.apply(_float_input(a, "sin"))
+def cos(a): return Cos.apply(_float_input(a, "cos"))
+def tanh(a): return Tanh.apply(_float_input(a, "tanh"))
+def sigmoid(a): return Sigmoid.apply(_float_input(a, "sigmoid"))
+def abs(a): return Abs.apply(a)  # noqa: A001
+def relu(a): return ReLU.apply(a)
+
+
+def leaky_relu(a, negative_slope=0.01):
+    return LeakyReLU.apply(a, negative_slope)
+
+
+def gelu(a, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(_float_input(a, "gelu"), approximate)
+
+
+def clamp(a, min=None, max=None):  # noqa: A002
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = a
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    return Clamp.apply(a, min, max)
+
+
+def _condition(cond, op):
+    c = cond if isinstance(cond, Tensor) else Tensor(cond)
+    if c.data.dtype.kind != "b":
+        raise TypeError(f"{op}: the condition/mask must be a bool tensor, got {c.data.dtype}; "
+                        "build it with a comparison such as x > 0, or call .bool()")
+    return c
+
+
+def where(condition, a, b):
+    cond = _condition(condition, "where")
+    a, b = promote(a, b)
+    return Where.apply(cond, a, b)
+
+
+def masked_fill(a, mask, value):
+    """``a`` with ``value`` wherever ``mask`` is True (mask broadcasts to ``a``)."""
+    mask = _condition(mask, "masked_fill")
+    if isinstance(value, Tensor):
+        value = value.item()
+    return Where.apply(mask, a, value)
+
+
+def maximum(a, b):
+    a, b = promote(a, b)
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    a, b = promote(a, b)
+    return Minimum.apply(a, b)
+
+
+# ---------------------------------------------------------------- comparisons (no grad)
+def _compare(op):
+    def compare(a, b):
+        a, b = promote(a, b)
+        x = a.data if isinstance(a, Tensor) else a
+        y = b.data if isinstance(b, Tensor) else b
+        return _make_tensor(backend.as_array(op(x, y)), False, None)
+    return compare
+
+
+lt = _compare(lambda x, y: x < y)
+le = _compare(lambda x, y: x <= y)
+gt = _compare(lambda x, y: x > y)
+ge = _compare(lambda x, y: x >= y)
+eq = _compare(lambda x, y: x == y)
+ne = _compare(lambda x, y: x != y)
+logical_and = _compare(lambda x, y: xp.logical_and(x, y))
+logical_or = _compare(lambda x, y: xp.logical_or(x, y))
+
+
+def logical_not(a):
+    return _make_tensor(xp.logical_not(a.data), False, None)
+
+
+def isnan(a):
+    return _make_tensor(xp.isnan(a.data), False, None)
+
+
+def isfinite(a):
+    return _make_tensor(xp.isfinite(a.data), False, None)
+
+
+def sign(a):
+    return _make_tensor(xp.sign(a.data), False, None)

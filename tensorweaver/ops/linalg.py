@@ -1,0 +1,94 @@
+"""Matrix products: ``matmul`` (1-D, 2-D and batched with broadcasting) and the
+fused ``linear`` (``x @ W.T + b``) that ``nn.Linear`` uses."""
+from __future__ import annotations
+
+from tensorweaver import backend
+from tensorweaver.autograd.function import Function
+from tensorweaver.ops.elementwise import unbroadcast
+from tensorweaver.tensor import Tensor
+
+xp = backend.xp
+
+
+def _check_matmul(a, b, op="matmul"):
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{op}: both arguments need at least 1 dimension, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} are not aligned: the last dim of the "
+            f"first ({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} dim of the second ({k_b})")
+    if a.dtype != b.dtype:
+        raise TypeError(f"{op}: both operands must have the same dtype, got {a.dtype} and {b.dtype}; "
+                        "convert one with .float() or .double()")
+    if a.dtype.kind == "b":
+        raise TypeError(f"{op}: bool tensors are not supported; convert with .float() or .long()")
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        _check_matmul(a, b)
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        need_a, need_b = self.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:        # the common case, without reshaping
+            return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
+        # Promote vectors to matrices, then reduce broadcast batch dims back.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = grad
+        if a.ndim == 1:
+            g = xp.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = xp.expand_dims(g, -1)
+        ga = gb = None
+        if need_a:
+            ga = unbroadcast(g @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if need_b:
+            gb = unbroadcast(xp.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+class Linear(Function):
+    """``x @ weight.T + bias`` for ``x`` of shape (*, in), ``weight`` (out, in), ``bias`` (out,)."""
+
+    def forward(self, x, weight, bias=None):
+        if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
+            raise ValueError(f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
+                             f"{tuple(weight.shape)}: the input's last dim must be in_features={weight.shape[-1]}")
+        if x.dtype != weight.dtype:
+            raise TypeError(f"linear: input dtype {x.dtype} differs from weight dtype {weight.dtype}; "
+                            "convert the input (e.g. x.float()) or the module (model.double())")
+        self.save_for_backward(x, weight)
+        out = x @ weight.T
+        if bias is not None:
+            out += bias                        # our own fresh array: safe to update in place
+        return out
+
+    def backward(self, grad):
+        x, weight = self.saved_tensors
+        need_x, need_w = self.needs_input_grad[:2]
+        need_b = len(self.next_functions) > 2 and self.next_functions[2] is not None
+        g2 = grad.reshape(-1, grad.shape[-1])
+        gx = (grad @ weight) if need_x else None
+        gw = (g2.T @ x.reshape(-1, x.shape[-1])) if need_w else None
+        gb = g2.sum(axis=0) if need_b else None
+        return gx, gw, gb
+
+
+def matmul(a, b):
+    if not isinstance(a, Tensor):
+        a = Tensor(a)
+    if not isinstance(b, Tensor):
+        b = Tensor(b)
+    return MatMul.apply(a, b)
+
+
+def linear(x, weight, bias=None):
+    if bias is None:
+        return Linear.apply(x, weight)
+    return Linear.apply(x, weight, bias)

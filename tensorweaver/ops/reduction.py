@@ -1,0 +1,270 @@
+"""Reductions (sum, mean, max/min, var/std, logsumexp) and softmax along a dim.
+
+``dim`` is ``None`` (all dims), an int or a tuple, negative allowed; ``keepdim``
+keeps reduced dims as size 1, exactly as in torch.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from tensorweaver import backend, dtypes
+from tensorweaver.autograd.function import Function
+from tensorweaver.tensor import Tensor, _make_tensor
+
+xp = backend.xp
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def normalize_dims(dim, ndim, op="reduction"):
+    """``dim`` -> sorted tuple of non-negative axes (``None`` = all)."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions "
+                             f"(expected a value in [{-max(ndim, 1)}, {max(ndim, 1) - 1}])")
+        out.append(d % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+def _expand_back(grad, in_shape, axes, keepdim):
+    """Re-insert reduced axes (if dropped) so ``grad`` broadcasts against the input."""
+    if not keepdim and axes and len(in_shape):
+        grad = xp.expand_dims(grad, axes)
+    return grad
+
+
+def _count(shape, axes):
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+class Sum(Function):
+    def forward(self, a, axes, keepdim):
+        self.in_shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        return a.sum(axis=axes, keepdims=keepdim)
+
+    def backward(self, grad):
+        g = _expand_back(grad, self.in_shape, self.axes, self.keepdim)
+        return xp.broadcast_to(g, self.in_shape).copy()   # a real array, not a read-only view
+
+
+class Mean(Function):
+    def forward(self, a, axes, keepdim):
+        self.in_shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        return a.mean(axis=axes, keepdims=keepdim)
+
+    def backward(self, grad):
+        g = _expand_back(grad, self.in_shape, self.axes, self.keepdim) / _count(self.in_shape, self.axes)
+        return xp.broadcast_to(g, self.in_shape).copy()
+
+
+class AMax(Function):
+    """max/min over dims; ties share the gradient evenly (torch's amax/amin rule)."""
+
+    def forward(self, a, axes, keepdim, largest):
+        out = (a.max if largest else a.min)(axis=axes, keepdims=True)
+        self.save_for_backward(a, out)
+        self.axes, self.keepdim = axes, keepdim
+        return out if keepdim else out.reshape([n for i, n in enumerate(a.shape) if i not in axes])
+
+    def backward(self, grad):
+        a, out = self.saved_tensors
+        hit = (a == out).astype(grad.dtype)
+        share = hit / hit.sum(axis=self.axes, keepdims=True)
+        return _expand_back(grad, a.shape, self.axes, self.keepdim) * share
+
+
+class MaxDim(Function):
+    """Values of max/min along one dim; the gradient goes to the returned index."""
+
+    def forward(self, a, dim, keepdim, largest):
+        idx = (xp.argmax if largest else xp.argmin)(a, axis=dim)
+        idx = xp.expand_dims(idx, dim)
+        positions = xp.arange(a.shape[dim]).reshape([-1 if i == dim else 1 for i in range(a.ndim)])
+        self.onehot = positions == idx
+        self.dim, self.keepdim, self.indices = dim, keepdim, idx if keepdim else idx.squeeze(dim)
+        out = (a.max if largest else a.min)(axis=dim, keepdims=keepdim)
+        return out
+
+    def backward(self, grad):
+        g = grad if self.keepdim else xp.expand_dims(grad, self.dim)
+        return xp.where(self.onehot, g, xp.zeros((), dtype=grad.dtype))
+
+
+class Var(Function):
+    def forward(self, a, axes, correction, keepdim):
+        centered = a - a.mean(axis=axes, keepdims=True)
+        self.denom = max(_count(a.shape, axes) - correction, 0)
+        self.save_for_backward(centered)
+        self.axes, self.keepdim = axes, keepdim
+        return (centered * centered).sum(axis=axes, keepdims=keepdim) / self.denom
+
+    def backward(self, grad):
+        (centered,) = self.saved_tensors
+        g = _expand_back(grad, centered.shape, self.axes, self.keepdim)
+        return g * (2.0 / self.denom) * centered
+
+
+class LogSumExp(Function):
+    def forward(self, a, axes, keepdim):
+        m = a.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=a.dtype))   # all -inf rows stay -inf
+        out = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
+        self.save_for_backward(a, out)
+        self.axes, self.keepdim = axes, keepdim
+        return out if keepdim else out.reshape([n for i, n in enumerate(a.shape) if i not in axes])
+
+    def backward(self, grad):
+        a, out = self.saved_tensors
+        return _expand_back(grad, a.shape, self.axes, self.keepdim) * xp.exp(a - out)
+
+
+class Softmax(Function):
+    def forward(self, a, dim):
+        e = xp.exp(a - a.max(axis=dim, keepdims=True))
+        out = e / e.sum(axis=dim, keepdims=True)
+        self.save_for_backward(out)
+        self.dim = dim
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        return out * (grad - (grad * out).sum(axis=self.dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, a, dim):
+        shifted = a - a.max(axis=dim, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        self.save_for_backward(out)
+        self.dim = dim
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_tensors
+        return grad - xp.exp(out) * grad.sum(axis=self.dim, keepdims=True)
+
+
+# ---------------------------------------------------------------- public functions
+def _float(a):
+    return a if a.data.dtype.kind == "f" else a.to(dtypes.get_default_dtype())
+
+
+def sum(a, dim=None, keepdim=False):  # noqa: A001
+    if a.data.dtype.kind == "b":
+        a = a.long()
+    return Sum.apply(a, normalize_dims(dim, a.ndim, "sum"), keepdim)
+
+
+def mean(a, dim=None, keepdim=False):
+    if a.data.dtype.kind != "f":
+        raise TypeError(f"mean: expected a floating point tensor, got {a.data.dtype}; call .float() first")
+    return Mean.apply(a, normalize_dims(dim, a.ndim, "mean"), keepdim)
+
+
+def _extreme(a, dim, keepdim, largest, op):
+    if a.numel() == 0:
+        raise RuntimeError(f"{op}: the tensor is empty, so it has no {op}imum")
+    if dim is None:
+        return AMax.apply(a, normalize_dims(None, a.ndim), False, largest)
+    (d,) = normalize_dims(dim, a.ndim, op)
+    values = MaxDim.apply(a, d, keepdim, largest)
+    indices = (xp.argmax if largest else xp.argmin)(a.data, axis=d)
+    if keepdim:
+        indices = xp.expand_dims(indices, d)
+    return ValuesIndices(values, _make_tensor(backend.as_array(indices), False, None))
+
+
+def max(a, dim=None, keepdim=False):  # noqa: A001
+    """``max(a)`` -> 0-d tensor; ``max(a, dim)`` -> ``(values, indices)``, as in torch."""
+    if isinstance(dim, Tensor):
+        from tensorweaver.ops.elementwise import maximum
+        return maximum(a, dim)
+    return _extreme(a, dim, keepdim, True, "max")
+
+
+def min(a, dim=None, keepdim=False):  # noqa: A001
+    if isinstance(dim, Tensor):
+        from tensorweaver.ops.elementwise import minimum
+        return minimum(a, dim)
+    return _extreme(a, dim, keepdim, False, "min")
+
+
+def amax(a, dim=None, keepdim=False):
+    return AMax.apply(a, normalize_dims(dim, a.ndim, "amax"), keepdim, True)
+
+
+def amin(a, dim=None, keepdim=False):
+    return AMax.apply(a, normalize_dims(dim, a.ndim, "amin"), keepdim, False)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    return 0 if unbiased is False else 1
+
+
+def var(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance with Bessel's correction by default (``correction=1``), like torch."""
+    a = _float(a)
+    return Var.apply(a, normalize_dims(dim, a.ndim, "var"), _correction(unbiased, correction), keepdim)
+
+
+def std(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(a, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def logsumexp(a, dim, keepdim=False):
+    a = _float(a)
+    return LogSumExp.apply(a, normalize_dims(dim, a.ndim, "logsumexp"), keepdim)
+
+
+def _one_dim(a, dim, op):
+    (d,) = normalize_dims(dim, a.ndim, op)
+    return d
+
+
+def softmax(a, dim):
+    a = _float(a)
+    return Softmax.apply(a, _one_dim(a, dim, "softmax"))
+
+
+def log_softmax(a, dim):
+    a = _float(a)
+    return LogSoftmax.apply(a, _one_dim(a, dim, "log_softmax"))
+
+
+def argmax(a, dim=None, keepdim=False):
+    return _arg(a, dim, keepdim, xp.argmax)
+
+
+def argmin(a, dim=None, keepdim=False):
+    return _arg(a, dim, keepdim, xp.argmin)
+
+
+def _arg(a, dim, keepdim, fn):
+    if dim is None:
+        out = fn(a.data.reshape(-1))
+        out = xp.asarray(out).reshape((1,) * a.ndim if keepdim else ())
+    else:
+        d = _one_dim(a, dim, fn.__name__)
+        out = fn(a.data, axis=d)
+        if keepdim:
+            out = xp.expand_dims(out, d)
+    return _make_tensor(backend.as_array(out).astype(dtypes.int64), False, None)
+
+
+def all(a, dim=None, keepdim=False):  # noqa: A001
+    out = a.data.all(axis=normalize_dims(dim, a.ndim), keepdims=keepdim)
+    return _make_tensor(backend.as_array(out), False, None)
+
+
+def any(a, dim=None, keepdim=False):  # noqa: A001
+    out = a.data.any(axis=normalize_dims(dim, a.ndim), keepdims=keepdim)
+    return _make_tensor(backend.as_array(out), False, None)

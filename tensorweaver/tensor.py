@@ -1,0 +1,426 @@
+"""``Tensor``: a backend array plus the autograd bookkeeping.
+
+``data`` is a NumPy or cuPyNumeric array, ``shape`` a plain tuple. A tensor made by
+an op while grad mode is on and some input requires grad has a ``grad_fn`` (the
+Function that made it); a tensor made by the user is a *leaf*, and leaves that
+require grad receive ``.grad`` from ``backward()``.
+
+The math lives in ``tensorweaver/ops``; the methods here only forward to it.
+"""
+from __future__ import annotations
+
+import builtins
+import weakref
+
+from tensorweaver import backend, dtypes
+
+xp = backend.xp
+_host_np = backend.host_numpy()
+_new = object.__new__
+
+
+class Tensor:
+    __slots__ = ("data", "shape", "requires_grad", "grad_fn", "grad", "_hooks", "__weakref__")
+    __array_priority__ = 1000   # numpy_array + tensor -> Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        arr = _to_backend_array(data, dtype)
+        self.data = arr
+        self.shape = tuple(arr.shape)
+        self.grad_fn = None
+        self.grad = None
+        self._hooks = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -- attributes --------------------------------------------------------
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    @property
+    def T(self):
+        return _shape.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self):
+        return _shape.transpose(self, -2, -1)
+
+    def requires_grad_(self, requires_grad: bool = True):
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError(
+                f"Only tensors of floating point dtype can require gradients, got {self.data.dtype}. "
+                "Create it with dtype=tw.float32 or convert it with .float() first.")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("requires_grad can only be turned off on leaf tensors; use .detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    # -- autograd ----------------------------------------------------------
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``gradient`` is required unless ``self`` holds a single element; it is the
+        vector in the vector-Jacobian product and must have ``self``'s shape.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward(): this tensor does not require grad and has no grad_fn. Did you create "
+                "the inputs with requires_grad=True, and compute it outside tw.no_grad()?")
+        if gradient is None:
+            if self.numel() != 1:
+                raise RuntimeError(
+                    f"backward(): grad can be implicitly created only for scalar outputs, but this "
+                    f"tensor has shape {self.shape}. Reduce it first (e.g. .sum() or .mean()) or pass "
+                    "gradient=<tensor of the same shape>.")
+            g = xp.ones(self.shape, dtype=self.data.dtype)
+        else:
+            g = gradient.data if isinstance(gradient, Tensor) else _to_backend_array(gradient, self.dtype)
+            if tuple(g.shape) != self.shape:
+                raise RuntimeError(
+                    f"backward(): gradient has shape {tuple(g.shape)} but the tensor has shape {self.shape}")
+            g = g.astype(self.data.dtype, copy=False)
+        _engine.run_backward(self, g, retain_graph=retain_graph)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
+        replacement. Returns a handle with ``remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require gradient")
+        owner = self if self.grad_fn is None else self.grad_fn
+        if owner._hooks is None:
+            owner._hooks = []
+        owner._hooks.append(hook)
+        return _HookHandle(owner._hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on a non-leaf tensor too."""
+        if self.grad_fn is None:
+            return
+        ref = weakref.ref(self)
+
+        def store(grad):
+            t = ref()
+            if t is not None:
+                t.grad = grad if t.grad is None else _make_tensor(t.grad.data + grad.data, False, None)
+        self.register_hook(store)
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return _make_tensor(self.data, False, None)
+
+    def zero_(self):
+        """In-place fill with zeros (for gradients and untracked tensors)."""
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def _check_inplace(self, op):
+        if self.requires_grad and self.grad_fn is None and _grad_enabled[0]:
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad cannot be changed in place while grad mode "
+                "is on; wrap the update in `with tw.no_grad():`")
+
+    # -- conversion ----------------------------------------------------------
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on a tensor that requires grad. Use tensor.detach().numpy().")
+        return backend.to_host(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def item(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"item(): a tensor with {self.numel()} elements cannot be converted to a Python scalar")
+        return backend.to_host(self.data).reshape(()).item()
+
+    def tolist(self):
+        return backend.to_host(self.data).tolist()
+
+    def to(self, *args, **kwargs):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
+        dtype = kwargs.get("dtype")
+        device = kwargs.get("device")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, str):
+                device = a
+            elif a is not None:
+                dtype = a
+        if device is not None:
+            _check_device(device)
+        if dtype is None:
+            return self
+        return _ew.cast(self, dtypes.as_dtype(dtype))
+
+    def type(self, dtype=None):
+        return str(self.dtype) if dtype is None else self.to(dtype)
+
+    def float(self):
+        return _ew.cast(self, dtypes.float32)
+
+    def double(self):
+        return _ew.cast(self, dtypes.float64)
+
+    def half(self):
+        return _ew.cast(self, dtypes.float16)
+
+    def long(self):
+        return _ew.cast(self, dtypes.int64)
+
+    def int(self):
+        return _ew.cast(self, dtypes.int32)
+
+    def bool(self):
+        return _ew.cast(self, dtypes.bool)
+
+    def cpu(self):
+        return self
+
+    def clone(self):
+        return _ew.clone(self)
+
+    def contiguous(self):
+        return self
+
+    # -- Python protocol -------------------------------------------------------
+    def __repr__(self):
+        body = _host_np.array2string(backend.to_host(self.data), separator=", ", prefix="tensor(",
+                                     threshold=1000, edgeitems=3, precision=4,
+                                     floatmode="maxprec_equal")
+        extras = []
+        if self.data.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool):
+            extras.append(f"dtype=tw.{self.data.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name}Backward>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"Boolean value of a tensor with {self.numel()} values is ambiguous; use .any() or .all()")
+        return builtins.bool(self.item())
+
+    def __float__(self):
+        return builtins.float(self.item())
+
+    def __int__(self):
+        return builtins.int(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu" or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return builtins.int(self.item())
+
+    __hash__ = object.__hash__
+
+    # -- operators ---------------------------------------------------------------
+    def __add__(self, other): return _ew.add(self, other)
+    def __radd__(self, other): return _ew.add(other, self)
+    def __sub__(self, other): return _ew.sub(self, other)
+    def __rsub__(self, other): return _ew.sub(other, self)
+    def __mul__(self, other): return _ew.mul(self, other)
+    def __rmul__(self, other): return _ew.mul(other, self)
+    def __truediv__(self, other): return _ew.div(self, other)
+    def __rtruediv__(self, other): return _ew.div(other, self)
+    def __pow__(self, other): return _ew.pow(self, other)
+    def __rpow__(self, other): return _ew.pow(other, self)
+    def __matmul__(self, other): return _la.matmul(self, other)
+    def __rmatmul__(self, other): return _la.matmul(other, self)
+    def __neg__(self): return _ew.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ew.abs(self)
+    def __lt__(self, other): return _ew.lt(self, other)
+    def __le__(self, other): return _ew.le(self, other)
+    def __gt__(self, other): return _ew.gt(self, other)
+    def __ge__(self, other): return _ew.ge(self, other)
+    def __eq__(self, other): return _ew.eq(self, other)
+    def __ne__(self, other): return _ew.ne(self, other)
+    def __invert__(self): return _ew.logical_not(self)
+    def __and__(self, other): return _ew.logical_and(self, other)
+    def __or__(self, other): return _ew.logical_or(self, other)
+    def __getitem__(self, index): return _idx.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        self._check_inplace("__setitem__")
+        if self.grad_fn is not None:
+            raise RuntimeError("in-place assignment into a tensor that is part of a graph is not "
+                               "supported (design principle: no in-place ops on tracked tensors); "
+                               "build a new tensor with tw.where or masked_fill instead")
+        self.data[_idx.normalize_index(index)] = value.data if isinstance(value, Tensor) else value
+
+    # -- elementwise ------------------------------------------------------------
+    def add(self, other): return _ew.add(self, other)
+    def sub(self, other): return _ew.sub(self, other)
+    def mul(self, other): return _ew.mul(self, other)
+    def div(self, other): return _ew.div(self, other)
+    def pow(self, exponent): return _ew.pow(self, exponent)
+    def neg(self): return _ew.neg(self)
+    def exp(self): return _ew.exp(self)
+    def log(self): return _ew.log(self)
+    def sqrt(self): return _ew.sqrt(self)
+    def abs(self): return _ew.abs(self)
+    def sin(self): return _ew.sin(self)
+    def cos(self): return _ew.cos(self)
+    def tanh(self): return _ew.tanh(self)
+    def sigmoid(self): return _ew.sigmoid(self)
+    def relu(self): return _ew.relu(self)
+    def clamp(self, min=None, max=None): return _ew.clamp(self, min, max)
+    clip = clamp
+    def maximum(self, other): return _ew.maximum(self, other)
+    def minimum(self, other): return _ew.minimum(self, other)
+    def masked_fill(self, mask, value): return _ew.masked_fill(self, mask, value)
+    def where(self, condition, other): return _ew.where(condition, self, other)
+
+    # -- reductions ---------------------------------------------------------------
+    def sum(self, dim=None, keepdim=False): return _red.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return _red.mean(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False): return _red.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return _red.min(self, dim, keepdim)
+    def amax(self, dim=None, keepdim=False): return _red.amax(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=False): return _red.amin(self, dim, keepdim)
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _red.var(self, dim, unbiased, keepdim, correction=correction)
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _red.std(self, dim, unbiased, keepdim, correction=correction)
+    def logsumexp(self, dim, keepdim=False): return _red.logsumexp(self, dim, keepdim)
+    def softmax(self, dim): return _red.softmax(self, dim)
+    def log_softmax(self, dim): return _red.log_softmax(self, dim)
+    def argmax(self, dim=None, keepdim=False): return _red.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return _red.argmin(self, dim, keepdim)
+    def all(self, dim=None, keepdim=False): return _red.all(self, dim, keepdim)
+    def any(self, dim=None, keepdim=False): return _red.any(self, dim, keepdim)
+
+    # -- shape ----------------------------------------------------------------------
+    def reshape(self, *shape): return _shape.reshape(self, *shape)
+    def view(self, *shape): return _shape.reshape(self, *shape)
+    def view_as(self, other): return _shape.reshape(self, other.shape)
+    def transpose(self, dim0, dim1): return _shape.transpose(self, dim0, dim1)
+    def permute(self, *dims): return _shape.permute(self, *dims)
+    def t(self): return _shape.transpose(self, 0, 1) if self.ndim == 2 else self
+    def squeeze(self, dim=None): return _shape.squeeze(self, dim)
+    def unsqueeze(self, dim): return _shape.unsqueeze(self, dim)
+    def expand(self, *sizes): return _shape.expand(self, *sizes)
+    def expand_as(self, other): return _shape.expand(self, other.shape)
+    def broadcast_to(self, shape): return _shape.expand(self, shape)
+    def flatten(self, start_dim=0, end_dim=-1): return _shape.flatten(self, start_dim, end_dim)
+    def split(self, split_size_or_sections, dim=0): return _shape.split(self, split_size_or_sections, dim)
+    def chunk(self, chunks, dim=0): return _shape.chunk(self, chunks, dim)
+    def tril(self, diagonal=0): return _shape.tril(self, diagonal)
+    def triu(self, diagonal=0): return _shape.triu(self, diagonal)
+    def matmul(self, other): return _la.matmul(self, other)
+    def mm(self, other): return _la.matmul(self, other)
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _make_tensor(data, requires_grad, grad_fn):
+    """Wrap an existing backend array without copying or checks (the ops' fast path)."""
+    t = _new(Tensor)
+    t.data = data
+    t.shape = data.shape
+    t.requires_grad = requires_grad
+    t.grad_fn = grad_fn
+    t.grad = None
+    t._hooks = None
+    return t
+
+
+def _to_backend_array(data, dtype=None):
+    """Python data or arrays -> backend array with torch's dtype defaults.
+
+    Python floats become the default float type (float32) and ints int64; NumPy
+    arrays keep their dtype, as ``torch.tensor(ndarray)`` does. Always copies.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        dtype = dtypes.as_dtype(dtype)
+    if isinstance(data, backend.ndarray):
+        return xp.array(data, dtype=dtype, copy=True) if dtype is not None else data.copy()
+    keep_dtype = isinstance(data, (_host_np.ndarray, _host_np.generic))
+    try:
+        host = _host_np.array(data, dtype=dtype)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"cannot build a tensor from {type(data).__name__}: {exc}") from exc
+    if dtype is None:
+        kind = host.dtype.kind
+        if kind == "f" and not keep_dtype:
+            host = host.astype(dtypes.get_default_dtype())
+        elif kind in "iu" and not keep_dtype:
+            host = host.astype(dtypes.int64)
+        elif host.dtype not in dtypes.SUPPORTED:
+            raise TypeError(
+                f"cannot build a tensor from data of dtype {host.dtype}; tensors hold floating point, "
+                "integer or bool data (e.g. convert with numpy.asarray(data, dtype=float))")
+    return backend.from_host(host)
+
+
+_DEVICE_NAMES = {"cpu"} if backend.is_numpy else {"legate", "cuda", "gpu", "cpu"}
+
+
+def _check_device(device) -> None:
+    name = str(device).split(":")[0]
+    if name not in _DEVICE_NAMES:
+        raise RuntimeError(
+            f"device {device!r} is not available: this process uses the {backend.name} backend "
+            f"(device {backend.device!r}). To run on NVIDIA GPUs, start Python with "
+            f"{backend.ENV_VAR}=cupynumeric (the GPU image sets it); the same code then runs there.")
+
+
+from tensorweaver.autograd import engine as _engine  # noqa: E402
+from tensorweaver.autograd.grad_mode import _enabled as _grad_enabled  # noqa: E402
+from tensorweaver.ops import elementwise as _ew  # noqa: E402
+from tensorweaver.ops import indexing as _idx  # noqa: E402
+from tensorweaver.ops import linalg as _la  # noqa: E402
+from tensorweaver.ops import reduction as _red  # noqa: E402
+from tensorweaver.ops import shape as _shape  # noqa: E402
