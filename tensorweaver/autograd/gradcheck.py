@@ -85,7 +85,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True) 
             failures.append(
                 f"input {i} (shape {t.shape}): {int(bad.sum())} of {bad.size} Jacobian entries differ; "
                 f"max abs error {err:.3g}. First at output element {r}, input element "
-                f"{_np.unravel_index(c, t.shape) if t.shape else ()}: analytical {analytic[r, c]:.10g}, "
+                f"{tuple(int(k) for k in _np.unravel_index(c, t.shape)) if t.shape else ()}: analytical {analytic[r, c]:.10g}, "
                 f"numerical {numerical[r, c]:.10g}")
     if failures:
         if raise_exception:

@@ -133,7 +133,7 @@ class Pow(Function):
             ga = unbroadcast(grad * b * a ** (b - 1), _shape_of(a))
         if need_b:
             # d(a^b)/db = a^b log(a); 0 where a == 0 (the limit torch uses too).
-            log_a = xp.log(xp.where(a > 0, a, 1)) if isinstance(a, backend.ndarray) else math.log(a)
+            log_a = xp.log(xp.where(a > 0, a, 1)) if isinstance(a, backend.ndarray) else (math.log(a) if a > 0 else math.nan)
             gb = unbroadcast(grad * out * log_a, _shape_of(b))
         return ga, gb
 

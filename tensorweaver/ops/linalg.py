@@ -41,10 +41,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g = grad
-        if a.ndim == 1:
-            g = xp.expand_dims(g, -2)
-        if b.ndim == 1:
+        if b.ndim == 1:                        # restore the dropped trailing n=1 first...
             g = xp.expand_dims(g, -1)
+        if a.ndim == 1:                        # ...then the dropped m=1
+            g = xp.expand_dims(g, -2)
         ga = gb = None
         if need_a:
             ga = unbroadcast(g @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)

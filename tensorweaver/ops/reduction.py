@@ -5,6 +5,7 @@ keeps reduced dims as size 1, exactly as in torch.
 """
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 from tensorweaver import backend, dtypes
@@ -22,10 +23,11 @@ def normalize_dims(dim, ndim, op="reduction"):
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     out = []
+    span = builtins.max(ndim, 1)
     for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
+        if not -span <= d < span:
             raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions "
-                             f"(expected a value in [{-max(ndim, 1)}, {max(ndim, 1) - 1}])")
+                             f"(expected a value in [{-span}, {span - 1}])")
         out.append(d % ndim if ndim else 0)
     return tuple(sorted(set(out)))
 
@@ -100,7 +102,7 @@ class MaxDim(Function):
 class Var(Function):
     def forward(self, a, axes, correction, keepdim):
         centered = a - a.mean(axis=axes, keepdims=True)
-        self.denom = max(_count(a.shape, axes) - correction, 0)
+        self.denom = builtins.max(_count(a.shape, axes) - correction, 0)
         self.save_for_backward(centered)
         self.axes, self.keepdim = axes, keepdim
         return (centered * centered).sum(axis=axes, keepdims=keepdim) / self.denom
