@@ -54,20 +54,17 @@ _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
 
 
 def result_type(a_dtype, a_is_0d, b_dtype, b_is_0d):
-    """torch's promotion for two tensors: a 0-d tensor only decides the category.
-
-    ``int64 tensor + float32 tensor -> float32`` (NumPy would give float64), and
-    ``float32 (n,) + float64 0-d -> float32``.
+    """torch's promotion for two tensors: within one category a 0-d tensor does not
+    widen a dimensioned one (``float32 (n,) + float64 0-d -> float32``); across
+    categories the higher one wins (``int64 tensor + float32 tensor -> float32``,
+    where NumPy would give float64).
     """
     ca, cb = _CATEGORY[a_dtype.kind], _CATEGORY[b_dtype.kind]
     if ca == cb:
         if a_is_0d != b_is_0d:
             return b_dtype if a_is_0d else a_dtype
         return np.promote_types(a_dtype, b_dtype)
-    hi_dtype, hi_0d, lo_0d = (a_dtype, a_is_0d, b_is_0d) if ca > cb else (b_dtype, b_is_0d, a_is_0d)
-    if hi_0d and not lo_0d:
-        return _default[0] if hi_dtype.kind == "f" else int64
-    return hi_dtype
+    return a_dtype if ca > cb else b_dtype
 
 
 def scalar_result_type(t_dtype, scalar):

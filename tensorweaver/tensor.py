@@ -289,7 +289,7 @@ class Tensor:
             raise RuntimeError("in-place assignment into a tensor that is part of a graph is not "
                                "supported (design principle: no in-place ops on tracked tensors); "
                                "build a new tensor with tw.where or masked_fill instead")
-        self.data[_idx.normalize_index(index)] = value.data if isinstance(value, Tensor) else value
+        backend.setitem(self.data, _idx.normalize_index(index), value.data if isinstance(value, Tensor) else value)
 
     # -- elementwise ------------------------------------------------------------
     def add(self, other): return _ew.add(self, other)

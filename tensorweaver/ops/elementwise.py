@@ -467,7 +467,7 @@ def masked_fill(a, mask, value):
     mask = _condition(mask, "masked_fill")
     if isinstance(value, Tensor):
         value = value.item()
-    return Where.apply(mask, a, value)
+    return Where.apply(mask, value, a)
 
 
 def maximum(a, b):

@@ -44,13 +44,13 @@ class GetItem(Function):
     def forward(self, a, index):
         self.in_shape, self.index = a.shape, index
         self.advanced = _is_advanced(index)
-        return a[index]
+        return backend.getitem(a, index)
 
     def backward(self, grad):
         if self.advanced:
             return backend.scatter_add(self.in_shape, self.index, grad, grad.dtype)
         out = xp.zeros(self.in_shape, dtype=grad.dtype)
-        out[self.index] = grad
+        backend.setitem(out, self.index, grad)
         return out
 
 
