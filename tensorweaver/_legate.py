@@ -223,7 +223,11 @@ def load_stand_in(path: Path) -> None:
         raise LegateSetupError(f"{path} is not the tensorweaver CUDA driver stand-in "
                                f"(no {STAND_IN_MARKER} symbol); rebuild it with `make cuda-stand-in`.")
     # The loader matches an already loaded library by its soname only; check that it took.
-    if not hasattr(ctypes.CDLL(DRIVER_SONAME), STAND_IN_MARKER):
+    try:
+        answered = hasattr(ctypes.CDLL(DRIVER_SONAME), STAND_IN_MARKER)
+    except OSError:
+        answered = False
+    if not answered:
         raise LegateSetupError(
             f"{path} was loaded but does not answer to the name {DRIVER_SONAME}: it was built "
             "without a soname. Rebuild it with `make cuda-stand-in` (gcc ... "
