@@ -1,0 +1,199 @@
+"""MLP training step: this engine vs hand-written NumPy vs PyTorch, in one run.
+
+    python bench/mlp_step.py [--threads 1] [--steps 200] [--batch 128]
+
+A 784-256-256-10 ReLU MLP, batch 128, float32, cross-entropy, plain SGD. All three
+implementations start from the same weights and use the same BLAS thread count.
+Also prints the per-op overhead of ``a + b`` on 1-element tensors with grad on.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+
+def _parse():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads for every implementation")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported")
+    return p.parse_args()
+
+
+ARGS = _parse()
+# Thread counts must be fixed before NumPy (and its BLAS) is imported.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402
+
+import tensorweaver as tw  # noqa: E402
+from tensorweaver import nn, optim  # noqa: E402
+import tensorweaver.nn.functional as F  # noqa: E402
+
+SIZES = (784, 256, 256, 10)
+LR = 0.05
+
+
+def make_data(batch, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, SIZES[-1], size=batch)
+    return x, y
+
+
+def make_weights(seed=0):
+    """(W, b) per layer, torch's Linear layout: W is (out, in)."""
+    rng = np.random.default_rng(seed)
+    params = []
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        params.append((rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32),
+                       rng.uniform(-bound, bound, fan_out).astype(np.float32)))
+    return params
+
+
+# ---------------------------------------------------------------- hand-written NumPy
+class NumpyMLP:
+    """The same step written out by hand: the speed this engine is measured against."""
+
+    def __init__(self, weights):
+        self.params = [(W.copy(), b.copy()) for W, b in weights]
+
+    def step(self, x, y):
+        acts = [x]
+        for i, (W, b) in enumerate(self.params):
+            z = acts[-1] @ W.T + b
+            acts.append(np.maximum(z, 0) if i < len(self.params) - 1 else z)
+        logits = acts[-1]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        n = len(y)
+        loss = -logp[np.arange(n), y].mean()
+        grad = np.exp(logp)
+        grad[np.arange(n), y] -= 1
+        grad /= n
+        for i in range(len(self.params) - 1, -1, -1):
+            W, b = self.params[i]
+            gW, gb = grad.T @ acts[i], grad.sum(axis=0)
+            if i:
+                grad = (grad @ W) * (acts[i] > 0)
+            W -= LR * gW
+            b -= LR * gb
+        return float(loss)
+
+
+# ---------------------------------------------------------------- this engine
+class EngineMLP:
+    def __init__(self, weights):
+        layers = []
+        for i, (W, b) in enumerate(weights):
+            lin = nn.Linear(W.shape[1], W.shape[0])
+            lin.load_state_dict({"weight": tw.tensor(W), "bias": tw.tensor(b)})
+            layers += [lin, nn.ReLU()] if i < len(weights) - 1 else [lin]
+        self.model = nn.Sequential(*layers)
+        self.opt = optim.SGD(self.model.parameters(), lr=LR)
+
+    def step(self, x, y):
+        loss = F.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        self.opt.zero_grad()
+        return loss.item()
+
+
+# ---------------------------------------------------------------- PyTorch
+class TorchMLP:
+    def __init__(self, weights, torch):
+        self.torch = torch
+        layers = []
+        for i, (W, b) in enumerate(weights):
+            lin = torch.nn.Linear(W.shape[1], W.shape[0])
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(W))
+                lin.bias.copy_(torch.from_numpy(b))
+            layers += [lin, torch.nn.ReLU()] if i < len(weights) - 1 else [lin]
+        self.model = torch.nn.Sequential(*layers)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
+
+    def step(self, x, y):
+        loss = self.torch.nn.functional.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        self.opt.zero_grad()
+        return loss.item()
+
+
+def time_steps(step, x, y, steps, warmup, repeats):
+    """Median ms/step over ``repeats`` runs of ``steps`` steps; also the final loss."""
+    for _ in range(warmup):
+        loss = step(x, y)
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            loss = step(x, y)
+        runs.append((time.perf_counter() - t0) / steps * 1e3)
+    return sorted(runs)[len(runs) // 2], loss
+
+
+def op_overhead(n=10_000, repeats=5):
+    """µs per ``a + b`` on 1-element float32 tensors with requires_grad=True."""
+    a = tw.tensor([1.0], requires_grad=True)
+    b = tw.tensor([2.0], requires_grad=True)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            a + b
+        best = min(best, (time.perf_counter() - t0) / n * 1e6)
+    na, nb = np.ones(1, np.float32), np.ones(1, np.float32)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        na + nb
+    return best, (time.perf_counter() - t0) / n * 1e6
+
+
+def main():
+    x, y = make_data(ARGS.batch)
+    weights = make_weights()
+    rows = []
+    ms, loss = time_steps(NumpyMLP(weights).step, x, y, ARGS.steps, ARGS.warmup, ARGS.repeats)
+    rows.append(("hand-written NumPy", ms, loss))
+    ms, loss = time_steps(EngineMLP(weights).step, tw.tensor(x), tw.tensor(y), ARGS.steps, ARGS.warmup, ARGS.repeats)
+    rows.append(("tensorweaver", ms, loss))
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(ARGS.threads)
+        ms, loss = time_steps(TorchMLP(weights, torch).step, torch.from_numpy(x), torch.from_numpy(y),
+                              ARGS.steps, ARGS.warmup, ARGS.repeats)
+        rows.append((f"PyTorch {torch.__version__}", ms, loss))
+
+    ours = rows[1][1]
+    print(f"# MLP {'-'.join(map(str, SIZES))} step, batch {ARGS.batch}, float32, SGD")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"NumPy {np.__version__}, threads={ARGS.threads}, backend={tw.backend.name}")
+    print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
+    print()
+    print("| implementation | ms/step | tensorweaver / this | loss after warm-up + timed steps |")
+    print("|---|---:|---:|---:|")
+    for name, ms, loss in rows:
+        print(f"| {name} | {ms:.3f} | {ours / ms:.2f}x | {loss:.5f} |")
+    overhead, numpy_add = op_overhead()
+    print()
+    print(f"per-op forward overhead, 10,000 x (a + b) on 1-element tensors with grad: "
+          f"{overhead:.2f} µs/op (bare NumPy add: {numpy_add:.2f} µs/op)")
+    print()
+    print("targets: step <= 1.2x hand-written NumPy, <= 1.0x PyTorch; overhead <= 3 µs/op")
+
+
+if __name__ == "__main__":
+    main()
