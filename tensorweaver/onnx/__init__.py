@@ -1,0 +1,23 @@
+"""ONNX export by tracing, mapped to standard ONNX ops and checked by ONNX Runtime.
+
+    import tensorweaver.onnx
+    tensorweaver.onnx.export(model, x, "model.onnx", input_names=["input"],
+                             output_names=["output"],
+                             dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    print(tensorweaver.onnx.verify(model, x))      # max abs/rel error vs ONNX Runtime
+
+Layout: ``tracer`` records one forward pass, ``graph`` builds nodes and values,
+``registry`` + ``symbolic/`` map each engine op to ONNX ops (one module per op
+family), ``export`` assembles and checks the model, ``verify`` runs ONNX Runtime.
+"""
+try:
+    import onnx  # noqa: F401
+except ImportError as exc:   # pragma: no cover - depends on the environment
+    raise ImportError("tensorweaver.onnx needs the `onnx` package: pip install 'tensorweaver[onnx]' "
+                      "(it brings onnxruntime too, for verify())") from exc
+
+from tensorweaver.onnx.errors import ExportError, UnsupportedOperatorError
+from tensorweaver.onnx.export import export, to_model
+from tensorweaver.onnx.verify import VerifyReport, verify
+
+__all__ = ["export", "to_model", "verify", "VerifyReport", "ExportError", "UnsupportedOperatorError"]

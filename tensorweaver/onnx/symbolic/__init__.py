@@ -1,0 +1,7 @@
+"""Symbolic functions, one module per op family (mirroring ``tensorweaver/ops``).
+
+Importing this package registers them all (``tensorweaver.onnx.registry``).
+"""
+from tensorweaver.onnx.symbolic import (  # noqa: F401
+    elementwise, indexing, linalg, reduction, shape,
+)
