@@ -1,0 +1,93 @@
+# TensorWeaver Lab, CPU image: the engine on NumPy, JupyterLab, the labs and the test suite.
+#
+#   make build                       # docker build -t tensorweaver-lab:cpu .
+#   make build BASE_IMAGE=local/bookworm-python:3.11   # no registry: see docker/base/
+#
+# Dockerfile.gpu has the same shape and differs only in its backend layer: keep the steps
+# before that layer identical in both files, so that the two images share those layers.
+# Layers go from the least to the most often changed: system, Python packages (hash-locked),
+# configuration, then the code. Written for the classic builder and BuildKit alike.
+
+# Any Debian/Ubuntu image with Python 3.11, `python`/`pip` on PATH and apt.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    NB_USER=jovyan \
+    NB_UID=1000 \
+    NB_GID=100 \
+    HOME=/home/jovyan
+
+# tini as PID 1: forwards signals (docker stop) and reaps the kernels' child processes.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/*
+
+# jovyan (uid 1000, group 100 "users"), as in the Jupyter docker-stacks. The home is
+# group-writable (setgid), so a container run as any uid in group 100 (`make lab` uses the
+# host user's uid) can write there too.
+RUN useradd --no-log-init --create-home --uid "${NB_UID}" --gid "${NB_GID}" --shell /bin/bash "${NB_USER}" \
+ && mkdir -p /home/jovyan/work \
+ && chown -R "${NB_UID}:${NB_GID}" /home/jovyan \
+ && chmod -R g+rwX /home/jovyan \
+ && find /home/jovyan -type d -exec chmod g+s {} +
+
+# Python packages: exact versions with hashes, nothing resolved at build time (--no-deps;
+# `pip check` proves the lock is complete). Three things keep the image small: the libraries'
+# own test suites and test data (scipy, numpy, scikit-learn, onnx...: about 100 MB) are
+# removed, never run here; pip writes no bytecode for itself; and bytecode is precompiled
+# only for what a lab session runs (docker/precompile.py).
+COPY docker/requirements/cpu.txt docker/precompile.py /opt/tensorweaver/
+RUN export PYTHONDONTWRITEBYTECODE=1 \
+ && python -m pip install --require-hashes --no-deps --no-compile -r /opt/tensorweaver/cpu.txt \
+ && python -m pip check \
+ && site_packages=$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+ && find "$site_packages" -depth -type d -name tests -exec rm -rf {} + \
+ && rm -rf "$site_packages/onnx/backend/test/data" \
+ && unset PYTHONDONTWRITEBYTECODE \
+ && python /opt/tensorweaver/precompile.py
+
+# --- backend layer: the CPU image uses NumPy (the default TENSORWEAVER_BACKEND). -------------
+ENV TENSORWEAVER_BACKEND=numpy
+
+# Jupyter server configuration, entry point and health check.
+COPY docker/jupyter_server_config.py /etc/jupyter/jupyter_server_config.py
+COPY docker/entrypoint.sh /usr/local/bin/tensorweaver-entrypoint
+COPY docker/healthcheck.py /usr/local/bin/tensorweaver-healthcheck
+
+# The code: the engine (installed into the image), then the tests and the labs. The source
+# stays in the work dir to be read and stepped through next to the labs.
+WORKDIR /home/jovyan/work
+COPY --chown=1000:100 pyproject.toml README.md ./
+COPY --chown=1000:100 tensorweaver/ tensorweaver/
+# (PYTHONDONTWRITEBYTECODE: no bytecode for the build tools; pip still compiles the engine.)
+RUN PYTHONDONTWRITEBYTECODE=1 python -m pip install --no-deps --no-build-isolation --no-index . \
+ && rm -rf build tensorweaver.egg-info
+COPY --chown=1000:100 tests/ tests/
+COPY --chown=1000:100 labs/ labs/
+
+USER 1000:100
+EXPOSE 8888
+ENTRYPOINT ["tini", "-g", "--", "tensorweaver-entrypoint"]
+CMD ["jupyter", "lab"]
+HEALTHCHECK --interval=3s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["tensorweaver-healthcheck"]
+
+# Last, so a new commit only changes this metadata, not a cached layer.
+ARG BASE_IMAGE
+ARG VERSION=unknown
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+# Seconds since the epoch of the last commit (`make build` sets it and CREATED from it);
+# BuildKit also uses it to clamp file timestamps, for reproducible images.
+ARG SOURCE_DATE_EPOCH
+LABEL org.opencontainers.image.title="TensorWeaver Lab (CPU)" \
+      org.opencontainers.image.description="Autodiff engine on NumPy, JupyterLab, labs and tests" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
