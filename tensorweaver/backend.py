@@ -66,7 +66,28 @@ def _strict_namespace(module):
             f"or run with {ENV_VAR}=numpy.")
 
     ns.__getattr__ = __getattr__
+    ns.where = _where_like_numpy(module)
     return ns
+
+
+def _where_like_numpy(module):
+    """``where`` with NumPy 2's promotion of Python scalars.
+
+    NumPy treats a Python number as "weak": ``where(c, float32_array, 1.0)`` stays
+    float32. cuPyNumeric 26.06 promotes it to float64 instead, which would silently turn
+    float32 models into float64 ones (masked_fill, pow's backward, ...). The other
+    functions the engine calls with scalars agree with NumPy (the parity suite checks
+    every output's dtype).
+    """
+    where, asarray = module.where, module.asarray
+
+    def where_like_numpy(condition, x, y):
+        if isinstance(x, (bool, int, float)) or isinstance(y, (bool, int, float)):
+            dtype = _host_np.result_type(*(v if isinstance(v, (bool, int, float)) else v.dtype
+                                           for v in (x, y)))
+            x, y = asarray(x, dtype=dtype), asarray(y, dtype=dtype)
+        return where(condition, x, y)
+    return where_like_numpy
 
 
 def _select(requested: str | None):
