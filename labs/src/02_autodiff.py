@@ -1,0 +1,282 @@
+# %% [markdown]
+# # Lab 02 — Autodiff by hand
+#
+# `loss.backward()` looks like magic. It is not: during the forward pass every operation
+# records **one node** of a graph, and backward walks that graph in reverse, applying the
+# chain rule one node at a time. In this lab you open the box:
+#
+# 1. look at the graph a forward pass builds, and draw it;
+# 2. write an operation of your own, `MultiplyOp`, with its backward (exercise);
+# 3. test it with **gradcheck**, against finite differences;
+# 4. order the graph topologically and run backward yourself (exercises), then compare with
+#    the engine's `backward()`;
+# 5. see why gradients **accumulate** and what `retain_graph` is for.
+
+# %%
+# %matplotlib inline
+import matplotlib.pyplot as plt
+import numpy as np
+
+import tensorweaver as tw
+from tensorweaver import backend
+from tensorweaver.autograd import Function
+from tensorweaver.autograd.engine import topological_order
+from tensorweaver.labs import record
+from tensorweaver.ops.elementwise import unbroadcast
+
+xp = backend.xp          # the array module the ops compute with (NumPy or cuPyNumeric)
+tw.manual_seed(0)
+print("backend:", backend.name)
+
+# %% [markdown]
+# ## 1. The graph
+#
+# A tensor made by an operation on tensors that require grad remembers the operation in
+# `grad_fn`. Each `grad_fn` is a `Function` node; `next_functions` holds, per input, the node
+# that produced it, the **leaf** tensor itself (a tensor you created, which will receive
+# `.grad`), or `None` (a constant: no gradient needed).
+
+# %%
+a = tw.tensor([1.0, 2.0, 3.0], requires_grad=True)
+b = tw.tensor([4.0, 5.0, 6.0], requires_grad=True)
+c = tw.tensor(0.5, requires_grad=True)
+y = (a * b + c).tanh().sum()
+print("y        =", y)
+print("y.grad_fn             ", y.grad_fn)
+print("  .next_functions     ", y.grad_fn.next_functions)
+tanh_node = y.grad_fn.next_functions[0]
+print("  tanh.next_functions ", tanh_node.next_functions)
+print("a is a leaf:", a.is_leaf, "  y is a leaf:", y.is_leaf)
+
+# %% [markdown]
+# Drawing it makes the structure plain. The function below walks the graph from the output
+# (on the right) to the leaves (on the left), using the engine's own topological order.
+
+# %%
+def draw_graph(root, names=None, ax=None):
+    """Draw the graph that produced the tensor ``root``; ``names`` maps leaf tensors to labels."""
+    names = {id(t): n for n, t in (names or {}).items()}
+    depth = {root.grad_fn: 0}
+    for fn in topological_order(root.grad_fn):          # consumers before producers
+        for edge in fn.next_functions:
+            if edge is not None:
+                depth[edge] = max(depth.get(edge, 0), depth[fn] + 1)
+    columns = {}
+    for node, d in depth.items():
+        columns.setdefault(d, []).append(node)
+    pos = {node: (-d, i - (len(col) - 1) / 2) for d, col in columns.items() for i, node in enumerate(col)}
+    ax = ax or plt.subplots(figsize=(2.2 * len(columns), 1.2 + 0.9 * max(map(len, columns.values()))))[1]
+    for node, (x0, y0) in pos.items():
+        if isinstance(node, tw.Tensor):
+            label, color = f"{names.get(id(node), 'leaf')}\n{tuple(node.shape)}", "#cde8c8"
+        else:
+            label, color = node.name, "#f7d9a8"
+        ax.text(x0, y0, label, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round", fc=color, ec="0.3"))
+        if not isinstance(node, tw.Tensor):
+            for edge in node.next_functions:
+                if edge is not None:
+                    ax.annotate("", xy=(x0 - 0.25, y0), xytext=(pos[edge][0] + 0.25, pos[edge][1]),
+                                arrowprops=dict(arrowstyle="->", color="0.4"))
+    ax.set_xlim(-len(columns) + 0.4, 0.6)
+    ax.set_ylim(-max(map(len, columns.values())) / 2 - 0.3, max(map(len, columns.values())) / 2 + 0.3)
+    ax.axis("off")
+    return ax
+
+
+draw_graph(y, {"a": a, "b": b, "c": c})
+plt.title("y = sum(tanh(a * b + c)): leaves (green), operations (orange)")
+plt.show()
+
+# %% [markdown]
+# ## 2. An operation of your own
+#
+# A `Function` has two methods, both on **backend arrays** (not tensors):
+#
+# - `forward(self, *inputs)` computes the output and saves what backward will need with
+#   `self.save_for_backward(...)`;
+# - `backward(self, grad)` receives $\partial L/\partial \text{out}$ (same shape as the output)
+#   and returns one gradient per input, $\partial L/\partial \text{in}_k$, each **of that
+#   input's shape**.
+#
+# For $z = x \cdot y$ (elementwise), $\partial L/\partial x = \partial L/\partial z \cdot y$ and
+# $\partial L/\partial y = \partial L/\partial z \cdot x$. With broadcasting there is one more
+# step: if `y` had shape `(4,)` and was stretched to `(3, 4)`, each `y[j]` influenced three
+# outputs, so its gradient is the **sum** over the stretched dimension. `unbroadcast(g, shape)`
+# does exactly that sum.
+#
+# **Exercise 1.** Complete `MultiplyOp`.
+
+# %%
+class MultiplyOp(Function):
+    def forward(self, x, y):
+        self.save_for_backward(x, y)
+        return x * y
+
+    def backward(self, grad):
+        x, y = self.saved_tensors
+        ### BEGIN SOLUTION
+        grad_x = unbroadcast(grad * y, x.shape)
+        grad_y = unbroadcast(grad * x, y.shape)
+        return grad_x, grad_y
+        ### END SOLUTION
+
+
+def multiply(x, y):
+    return MultiplyOp.apply(x, y)
+
+
+# %% [markdown]
+# ## 3. Gradcheck
+#
+# How do we know a backward is right? Compare it with the definition of the derivative:
+# $\frac{\partial f}{\partial x_i} \approx \frac{f(x + \epsilon e_i) - f(x - \epsilon e_i)}{2\epsilon}$.
+# `tw.autograd.gradcheck` does this for every input element and every output element, in
+# **float64** (in float32, $\epsilon$-sized differences drown in round-off).
+
+# %%
+# CHECK: MultiplyOp's backward agrees with finite differences, with and without broadcasting.
+x64 = tw.randn(3, 4, dtype=tw.float64, requires_grad=True)
+y64 = tw.randn(3, 4, dtype=tw.float64, requires_grad=True)
+row64 = tw.randn(4, dtype=tw.float64, requires_grad=True)
+assert tw.autograd.gradcheck(multiply, (x64, y64))
+assert tw.autograd.gradcheck(multiply, (x64, row64))
+print("gradcheck passed")
+
+# %% [markdown]
+# A wrong backward is caught, with a report of where it differs. Here the gradients are
+# swapped (a classic slip):
+
+# %%
+class SwappedMultiply(MultiplyOp):
+    def backward(self, grad):
+        x, y = self.saved_tensors
+        return grad * x, grad * y          # wrong: each input needs the *other* factor
+
+
+try:
+    tw.autograd.gradcheck(SwappedMultiply.apply, (x64, y64))
+except AssertionError as exc:
+    print(str(exc)[:400])
+
+# %% [markdown]
+# ## 4. Running backward yourself
+#
+# Backward must visit a node only after **every** node that consumes its output has sent its
+# gradient contribution (a tensor used twice receives the sum of two contributions). A
+# **topological order** guarantees that. The engine builds it with an iterative depth-first
+# search from the output: a node is *finished* only after all of its inputs are finished, so
+# reversing the finishing order puts every node before its inputs — that is, after every
+# node that consumes it.
+#
+# **Exercise 2.** Write `topo_order(root_fn)`: all Function nodes reachable from `root_fn`
+# (follow `next_functions`; skip `None` and leaf tensors), each listed **before** the nodes
+# in its `next_functions`. Use an explicit stack, not recursion (a 10,000-layer graph would
+# overflow Python's recursion limit).
+
+# %%
+def topo_order(root_fn):
+    ### BEGIN SOLUTION
+    finished, visited = [], set()
+    stack = [(root_fn, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            finished.append(node)
+            continue
+        if node in visited:
+            continue
+        visited.add(node)
+        stack.append((node, True))            # finish after its inputs
+        for edge in node.next_functions:
+            if edge is not None and not isinstance(edge, tw.Tensor) and edge not in visited:
+                stack.append((edge, False))
+    return finished[::-1]
+    ### END SOLUTION
+
+
+# %% [markdown]
+# **Exercise 3.** Write `my_backward(root)` for a scalar tensor `root`. Start with the
+# gradient $\partial \text{root}/\partial \text{root} = 1$ at `root.grad_fn`; for each node in
+# topological order, call `node.backward(grad)` (it may return one array or a tuple), and send
+# each input's gradient along the matching entry of `node.next_functions`: to another node's
+# pending gradient, or — for a leaf tensor — into the result. **Add** when something already
+# arrived there. Return `{leaf tensor: gradient array}`.
+
+# %%
+def my_backward(root):
+    pending = {root.grad_fn: xp.ones(root.shape, dtype=root.dtype)}
+    leaf_grads = {}
+    for node in topo_order(root.grad_fn):
+        grad = pending.pop(node)
+        ### BEGIN SOLUTION
+        input_grads = node.backward(grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for edge, g in zip(node.next_functions, input_grads):
+            if edge is None or g is None:
+                continue
+            target = leaf_grads if isinstance(edge, tw.Tensor) else pending
+            target[edge] = target[edge] + g if edge in target else g
+        ### END SOLUTION
+    return leaf_grads
+
+
+# %%
+# CHECK: a graph with fan-out (w is used twice, h feeds two branches); your backward and
+# the engine's agree, and your order puts every node before its inputs.
+w = tw.randn(5, 3, requires_grad=True)
+bias = tw.randn(3, requires_grad=True)
+inp = tw.randn(8, 5)
+h = (inp @ w + bias).relu()
+loss = (h * h).mean() + (h.sigmoid() @ w.T).sum() * 0.1
+
+order = topo_order(loss.grad_fn)
+position = {node: i for i, node in enumerate(order)}
+assert all(position[e] > position[n] for n in order for e in n.next_functions if e in position)
+mine = my_backward(loss)
+loss.backward()
+max_err = max(float(np.abs(backend.to_host(mine[t]) - t.grad.numpy()).max()) for t in (w, bias))
+print(f"{len(order)} nodes; max |my_backward - backward()| = {max_err:.2e}")
+assert max_err < 1e-5
+
+# %%
+draw_graph(loss, {"w": w, "bias": bias})
+plt.title("the graph of the check above: w and h fan out")
+plt.show()
+
+# %% [markdown]
+# ## 5. Gradients accumulate; graphs are freed
+#
+# `backward()` **adds** into `.grad`; it does not overwrite. That is what makes gradient
+# accumulation over micro-batches work (lab 03), and why training loops call `zero_grad()`.
+# After backward the graph's saved arrays are freed (memory!), so a second backward through
+# the same graph fails — unless the first one passed `retain_graph=True`.
+
+# %%
+p = tw.tensor([1.0, 2.0], requires_grad=True)
+out = (p * p).sum()
+out.backward(retain_graph=True)
+print("after one backward :", p.grad)          # 2p
+out.backward()
+print("after two backwards:", p.grad)          # 2p + 2p: accumulated
+try:
+    out.backward()
+except RuntimeError as exc:
+    print("third backward ->", exc)
+with tw.no_grad():
+    q = p * 2
+print("under no_grad, q.requires_grad =", q.requires_grad, "and q.grad_fn =", q.grad_fn)
+
+# %%
+record(gradcheck_passed=True, my_backward_max_error=max_err, graph_nodes=len(order))
+
+# %% [markdown]
+# ## What you saw
+#
+# - The forward pass records a graph of `Function` nodes; leaves receive `.grad`.
+# - A backward returns one gradient per input, summed back over broadcast dimensions.
+# - gradcheck (float64 central differences) is how every op in the engine is tested.
+# - Backward is a loop over a topological order, summing what arrives at each node.
+#
+# Next: [03 — Linear regression with SGD](03_linear_regression.ipynb).

@@ -1,0 +1,222 @@
+# %% [markdown]
+# # Lab 03 — Linear regression with SGD: the anatomy of a training loop
+#
+# Every training loop in this course — and in PyTorch — has the same five beats:
+#
+# ```
+# for each epoch:
+#     for each mini-batch:
+#         pred = model(x)             # 1. forward: builds the graph
+#         loss = loss_fn(pred, y)     # 2. a scalar to minimise
+#         loss.backward()             # 3. backward: gradients accumulate into .grad
+#         optimizer.step()            # 4. update the parameters (outside the graph)
+#         optimizer.zero_grad()       # 5. reset the accumulated gradients
+# ```
+#
+# Here we write each beat by hand for the smallest model there is, $\hat y = w x + b$, so that
+# nothing is hidden. Then we use the fact that gradients *accumulate* to train with a batch
+# bigger than fits in memory (**gradient accumulation**), and see what the learning rate does.
+
+# %%
+# %matplotlib inline
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm.auto import tqdm
+
+import tensorweaver as tw
+from tensorweaver.labs import quick, record
+
+tw.manual_seed(0)
+print("backend:", tw.backend.name)
+
+# %% [markdown]
+# ## 1. Data
+#
+# 256 points on the line $y = 2.5x - 1$, plus Gaussian noise. All randomness comes from the
+# generator seeded above, so every run (and both backends) sees the same data.
+
+# %%
+TRUE_W, TRUE_B, N = 2.5, -1.0, 256
+X = tw.rand(N, 1) * 2 - 1                       # uniform in [-1, 1)
+Y = TRUE_W * X + TRUE_B + 0.3 * tw.randn(N, 1)
+
+plt.figure(figsize=(5, 3.5))
+plt.scatter(X.numpy(), Y.numpy(), s=8, alpha=0.6)
+plt.xlabel("x"); plt.ylabel("y"); plt.title("the data")
+plt.show()
+
+# %% [markdown]
+# ## 2. Parameters, forward and loss
+#
+# Parameters are leaf tensors with `requires_grad=True`. The loss is the mean squared error
+# $L = \frac{1}{n}\sum_i (\hat y_i - y_i)^2$.
+
+# %%
+w = tw.zeros(1, 1, requires_grad=True)
+b = tw.zeros(1, requires_grad=True)
+
+
+def model(x):
+    return x @ w + b
+
+
+def mse(pred, target):
+    return ((pred - target) ** 2).mean()
+
+
+print("initial loss:", mse(model(X), Y).item())
+
+# %% [markdown]
+# ## 3. The update step
+#
+# After `loss.backward()`, `w.grad` holds $\partial L/\partial w$. Gradient descent moves every
+# parameter a small step against its gradient: $w \leftarrow w - \eta\, \partial L/\partial w$.
+#
+# Two rules of the engine (the same as PyTorch's) shape how this is written:
+# - the update must not be recorded in the graph, so it runs under `tw.no_grad()` and
+#   changes `p.data`, the raw array, rather than building a new tensor;
+# - gradients **accumulate**, so after the step they are reset — `p.grad = None` frees them
+#   (what `optimizer.zero_grad(set_to_none=True)` does).
+#
+# **Exercise 1.** Write `sgd_step(params, lr)`: update every parameter in place, then reset
+# its gradient.
+
+# %%
+def sgd_step(params, lr):
+    with tw.no_grad():
+        for p in params:
+            ### BEGIN SOLUTION
+            p.data -= lr * p.grad.data
+            p.grad = None
+            ### END SOLUTION
+
+
+# %%
+# CHECK: one step on a known gradient.
+p = tw.tensor([1.0, 2.0], requires_grad=True)
+(p * tw.tensor([3.0, -1.0])).sum().backward()      # dL/dp = [3, -1]
+sgd_step([p], lr=0.1)
+np.testing.assert_allclose(p.detach().numpy(), [0.7, 2.1], rtol=1e-6)
+assert p.grad is None, "sgd_step must reset the gradient"
+print("sgd_step ok")
+
+# %% [markdown]
+# ## 4. The loop
+#
+# Mini-batches of 32, reshuffled every epoch with a permutation from the seeded host
+# generator. `tqdm` shows progress; the loss of every step is kept for the plot.
+
+# %%
+EPOCHS = 10 if quick() else 30
+BATCH, LR = 32, 0.1
+rng = tw.random.generator()
+w.data[...] = 0
+b.data[...] = 0
+losses = []
+for epoch in tqdm(range(EPOCHS), desc="epochs"):
+    order = rng.permutation(N)
+    for start in range(0, N, BATCH):
+        idx = tw.tensor(order[start:start + BATCH])
+        loss = mse(model(X[idx]), Y[idx])       # 1-2. forward and loss
+        loss.backward()                         # 3. backward
+        sgd_step([w, b], LR)                    # 4-5. update and reset
+        losses.append(loss.item())
+final_loss = mse(model(X), Y).item()
+print(f"w = {w.item():.3f}, b = {b.item():.3f}, full-data loss {final_loss:.4f}")
+
+# %% [markdown]
+# For linear least squares there is a closed form, so we can check where SGD landed. We solve
+# it with NumPy's `lstsq` on the host.
+
+# %%
+A = np.hstack([X.numpy(), np.ones((N, 1), dtype=np.float32)]).astype(np.float64)
+(w_ls, b_ls), *_ = np.linalg.lstsq(A, Y.numpy().astype(np.float64)[:, 0], rcond=None)
+print(f"least squares: w = {w_ls:.3f}, b = {b_ls:.3f}")
+
+# %%
+# CHECK: SGD found (almost) the least-squares solution.
+assert abs(w.item() - w_ls) < 0.05 and abs(b.item() - b_ls) < 0.05, (w.item(), b.item(), w_ls, b_ls)
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+ax1.plot(losses, lw=0.8)
+ax1.set_yscale("log"); ax1.set_xlabel("step"); ax1.set_ylabel("mini-batch loss"); ax1.set_title("training")
+xs = np.linspace(-1, 1, 2)
+ax2.scatter(X.numpy(), Y.numpy(), s=8, alpha=0.4)
+ax2.plot(xs, w.item() * xs + b.item(), "r", label=f"SGD  {w.item():.2f}x{b.item():+.2f}")
+ax2.plot(xs, TRUE_W * xs + TRUE_B, "k--", label="true line")
+ax2.legend(); ax2.set_title("fit")
+plt.show()
+
+# %% [markdown]
+# ## 5. Gradient accumulation
+#
+# Suppose a batch of 128 does not fit in memory, but 32 does. Because `backward()` **adds**
+# into `.grad`, we can run four micro-batches of 32, each loss scaled by $\frac14$, and call
+# `backward()` after each: the accumulated gradient is exactly the gradient of the mean loss
+# over all 128 examples. Then one optimizer step.
+#
+# **Exercise 2.** Write `accumulate_grads(x, y, micro_batches)`: split `x` and `y` into
+# `micro_batches` equal chunks along dimension 0 (`tw.chunk` or slicing), and accumulate the
+# gradient of the full-batch MSE into `w.grad` and `b.grad` with one `backward()` per chunk.
+
+# %%
+def accumulate_grads(x, y, micro_batches):
+    ### BEGIN SOLUTION
+    for xc, yc in zip(x.chunk(micro_batches), y.chunk(micro_batches)):
+        (mse(model(xc), yc) / micro_batches).backward()
+    ### END SOLUTION
+
+
+# %%
+# CHECK: four micro-batches give the gradient of one big batch.
+xb, yb = X[:128], Y[:128]
+w.grad = b.grad = None
+mse(model(xb), yb).backward()
+full = (w.grad.numpy().copy(), b.grad.numpy().copy())
+w.grad = b.grad = None
+accumulate_grads(xb, yb, micro_batches=4)
+accum_error = max(float(np.abs(w.grad.numpy() - full[0]).max()), float(np.abs(b.grad.numpy() - full[1]).max()))
+print(f"max |accumulated - full batch| = {accum_error:.2e}")
+assert accum_error < 1e-5
+w.grad = b.grad = None
+
+# %% [markdown]
+# ## 6. The learning rate
+#
+# For this loss the curvature is at most about 2, and gradient descent diverges when the
+# learning rate exceeds 2 / curvature ≈ 1. Below that, bigger is faster. Full-batch gradient
+# descent from zero, four learning rates:
+
+# %%
+def train_full_batch(lr, steps=40):
+    w_, b_ = tw.zeros(1, 1, requires_grad=True), tw.zeros(1, requires_grad=True)
+    curve = []
+    for _ in range(steps):
+        loss = ((X @ w_ + b_ - Y) ** 2).mean()
+        loss.backward()
+        sgd_step([w_, b_], lr)
+        curve.append(loss.item())
+    return curve
+
+
+plt.figure(figsize=(6, 3.5))
+for lr in (0.03, 0.3, 0.9, 1.05):
+    plt.plot(train_full_batch(lr), label=f"lr={lr}")
+plt.yscale("log"); plt.xlabel("step"); plt.ylabel("loss"); plt.legend(); plt.title("learning rate")
+plt.show()
+
+# %%
+record(final_loss=final_loss, w=w.item(), b=b.item(), w_lstsq=float(w_ls), b_lstsq=float(b_ls),
+       accumulation_error=accum_error, epochs=EPOCHS)
+
+# %% [markdown]
+# ## What you saw
+#
+# - The five beats: forward, loss, backward, step, zero_grad.
+# - Updates happen under `no_grad` on `.data`; gradients accumulate until reset.
+# - Accumulating scaled micro-batch gradients equals one large batch.
+# - Too large a learning rate diverges; `tensorweaver.optim.SGD` packages exactly this
+#   update (with momentum and weight decay on top).
+#
+# Next: [04 — An MLP on handwritten digits](04_mlp.ipynb).
