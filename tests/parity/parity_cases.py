@@ -1,0 +1,364 @@
+"""The parity cases: small seeded programs run once on NumPy and once on cuPyNumeric.
+
+A case is a function ``fn(dtype) -> {name: host array}`` registered with ``@case``. It
+builds its inputs with ``tw.randn``/``tw.rand`` (drawn on the host from the generator
+``tw.manual_seed`` seeds, so both backends see identical inputs), runs the op forward,
+backpropagates a random upstream gradient and returns the output and every gradient.
+``worker.py`` runs the table in one process per backend; ``test_parity.py`` compares.
+
+Add a case for every new op, layer and optimizer: ``test_coverage`` fails otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np   # host side only: assembling results
+
+import tensorweaver as tw
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str            # "<family>.<op>[<dtype>]"
+    op: str              # the row label in the report
+    dtype: str
+    fn: Callable
+    training: bool = False   # compounds error over many steps: looser tolerances
+    seed: int = 0
+
+
+CASES: dict[str, Case] = {}
+FLOATS = ("float32", "float64")
+
+
+def case(op: str, dtypes=FLOATS, training: bool = False):
+    """Register ``fn(dtype)`` as the case ``op`` for each dtype."""
+    def register(fn):
+        for dtype in dtypes:
+            name = f"{op}[{dtype}]"
+            if name in CASES:
+                raise ValueError(f"duplicate parity case {name}")
+            CASES[name] = Case(name, op, dtype, fn, training)
+        return fn
+    return register
+
+
+# --------------------------------------------------------------------------- helpers
+def randn(*shape, dtype, scale=1.0):
+    """A leaf that requires grad, standard normal times ``scale``."""
+    return (tw.randn(*shape, dtype=dtype) * scale).detach().requires_grad_()
+
+
+def uniform(*shape, dtype, low=-1.0, high=1.0):
+    return (tw.rand(*shape, dtype=dtype) * (high - low) + low).detach().requires_grad_()
+
+
+def away_from_zero(*shape, dtype):
+    """Values in +-[0.2, 1.2]: kinks at 0 (relu, abs, sign) are never sampled."""
+    magnitude = tw.rand(*shape, dtype=dtype) + 0.2
+    sign = tw.where(tw.rand(*shape, dtype=dtype) < 0.5, -1.0, 1.0)
+    return (magnitude * sign).detach().requires_grad_()
+
+
+def forward_backward(fn, *inputs, **outputs):
+    """Run ``fn(*inputs)``, backpropagate a random upstream gradient, collect everything.
+
+    The upstream gradient is random (not ones) so that every backward sees a generic
+    vector. Extra ``outputs`` (already host arrays) are returned as they are.
+    """
+    out = fn(*inputs)
+    result = {"out": out.detach().numpy(), **outputs}
+    if out.requires_grad:
+        upstream = tw.randn(*out.shape, dtype=out.dtype)
+        (out * upstream).sum().backward()
+        for i, x in enumerate(inputs):
+            if isinstance(x, tw.Tensor) and x.requires_grad:
+                result[f"grad[{i}]"] = x.grad.detach().numpy()
+    return result
+
+
+# --------------------------------------------------------------------------- elementwise
+UNARY = {
+    "exp": (tw.exp, randn),
+    "log": (tw.log, lambda *s, dtype: uniform(*s, dtype=dtype, low=0.1, high=3.0)),
+    "sqrt": (tw.sqrt, lambda *s, dtype: uniform(*s, dtype=dtype, low=0.1, high=3.0)),
+    "abs": (tw.abs, away_from_zero),
+    "sin": (tw.sin, randn),
+    "cos": (tw.cos, randn),
+    "tanh": (tw.tanh, randn),
+    "sigmoid": (lambda x: tw.sigmoid(x * 8), randn),       # saturated tails too
+    "relu": (tw.relu, away_from_zero),
+    "leaky_relu": (lambda x: tw.leaky_relu(x, 0.1), away_from_zero),
+    "gelu": (tw.gelu, lambda *s, dtype: randn(*s, dtype=dtype, scale=3.0)),       # backend.erf
+    "gelu_tanh": (lambda x: tw.gelu(x, approximate="tanh"), randn),
+    "neg": (tw.neg, randn),
+    "clone": (lambda x: x.clone() * 1.5, randn),
+    "clamp": (lambda x: tw.clamp(x, -0.5, 0.7), away_from_zero),
+    "pow_scalar": (lambda x: x ** 3, randn),
+    "rsub_scalar": (lambda x: 2.0 - x, randn),
+    "rdiv_scalar": (lambda x: 1.0 / x, away_from_zero),
+    "cast_float64": (lambda x: x.double() * 2, randn),
+}
+
+
+def _unary(op, make):
+    @case(f"elementwise.{op}")
+    def run(dtype):
+        return forward_backward(UNARY[op][0], make(4, 7, dtype=dtype))
+
+
+for _op, (_fn, _make) in UNARY.items():
+    _unary(_op, _make)
+
+
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: tw.pow(a, b),
+    "maximum": tw.maximum,
+    "minimum": tw.minimum,
+}
+
+
+def _binary(op):
+    @case(f"elementwise.{op}")
+    def run(dtype):
+        # Broadcasting both ways: (3, 1, 5) with (4, 1), so both gradients are reduced.
+        positive = op in ("pow", "div")
+        a = uniform(3, 1, 5, dtype=dtype, low=0.5, high=2.0) if positive else randn(3, 1, 5, dtype=dtype)
+        b = uniform(4, 1, dtype=dtype, low=0.5, high=2.0) if positive else randn(4, 1, dtype=dtype)
+        return forward_backward(BINARY[op], a, b)
+
+
+for _op in BINARY:
+    _binary(_op)
+
+
+@case("elementwise.maximum_ties")
+def maximum_ties(dtype):
+    # Equal entries share the gradient half and half (as torch does).
+    a = tw.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]], dtype=dtype, requires_grad=True)
+    b = tw.tensor([[1.0, 0.0, 3.0], [0.5, 2.0, -4.0]], dtype=dtype, requires_grad=True)
+    return forward_backward(tw.maximum, a, b)
+
+
+@case("elementwise.where")
+def where(dtype):
+    a, b = randn(3, 4, dtype=dtype), randn(4, dtype=dtype)
+    cond = tw.randn(3, 4) > 0
+    return forward_backward(lambda x, y: tw.where(cond, x, y), a, b)
+
+
+@case("elementwise.masked_fill")
+def masked_fill(dtype):
+    a = randn(3, 4, dtype=dtype)
+    mask = tw.randn(3, 4) > 0.3
+    return forward_backward(lambda x: tw.masked_fill(x, mask, -1e9), a)
+
+
+@case("elementwise.compare", dtypes=("float32",))
+def compare(dtype):
+    a, b = tw.randn(5, 6, dtype=dtype), tw.randn(5, 6, dtype=dtype)
+    out = {name: fn(a, b).detach().numpy() for name, fn in
+           [("lt", tw.lt), ("le", tw.le), ("gt", tw.gt), ("ge", tw.ge), ("eq", tw.eq), ("ne", tw.ne)]}
+    out["logical"] = tw.logical_and(a > 0, tw.logical_not(b > 0)).detach().numpy()
+    out["sign"] = tw.sign(a).detach().numpy()
+    special = tw.tensor([1.0, float("nan"), float("inf"), -float("inf"), 0.0], dtype=dtype)
+    out["isfinite"] = tw.isfinite(special).detach().numpy()
+    out["isnan"] = tw.isnan(special).detach().numpy()
+    return out
+
+
+# --------------------------------------------------------------------------- reductions
+REDUCTIONS = {
+    "sum_all": lambda x: x.sum(),                       # a 0-d result (backend.as_array)
+    "sum_dim": lambda x: x.sum(dim=1),
+    "sum_dims_keepdim": lambda x: x.sum(dim=(0, 2), keepdim=True),
+    "mean": lambda x: x.mean(dim=-1),
+    "mean_all": lambda x: x.mean(),
+    "amax": lambda x: tw.amax(x, dim=1),
+    "max_all": lambda x: x.max(),
+    "max_dim": lambda x: x.max(dim=2).values,
+    "min_dim_keepdim": lambda x: x.min(dim=0, keepdim=True)[0],
+    "var": lambda x: x.var(dim=1),
+    "var_biased": lambda x: x.var(dim=(1, 2), unbiased=False),
+    "std": lambda x: x.std(dim=2, keepdim=True),
+    "logsumexp": lambda x: tw.logsumexp(x * 5, dim=1),
+    "softmax": lambda x: x.softmax(-1),
+    "softmax_dim0": lambda x: tw.softmax(x * 4, 0),
+    "log_softmax": lambda x: x.log_softmax(1),
+}
+
+
+def _reduction(op):
+    @case(f"reduction.{op}")
+    def run(dtype):
+        return forward_backward(REDUCTIONS[op], randn(3, 4, 5, dtype=dtype))
+
+
+for _op in REDUCTIONS:
+    _reduction(_op)
+
+
+@case("reduction.argmax_argmin", dtypes=("float32",))
+def argmax_argmin(dtype):
+    x = tw.randn(4, 6, dtype=dtype)
+    return {"argmax": x.argmax(dim=1).detach().numpy(), "argmin": x.argmin(dim=0).detach().numpy(),
+            "argmax_all": x.argmax().detach().numpy(), "all": (x > -5).all().detach().numpy(),
+            "any": (x > 1).any(dim=1).detach().numpy()}
+
+
+# --------------------------------------------------------------------------- shapes
+SHAPES = {
+    "reshape": lambda x: x.reshape(6, 10),
+    "view_flatten": lambda x: x.flatten(1),
+    "permute": lambda x: x.permute(2, 0, 1),
+    "transpose": lambda x: x.transpose(0, 2),
+    "unsqueeze_squeeze": lambda x: x.unsqueeze(1).squeeze(1) * x,
+    "expand": lambda x: x[:, :1, :].expand(3, 4, 5),
+    "tril": lambda x: tw.tril(x, diagonal=-1),
+    "triu": lambda x: tw.triu(x, 1),
+    "split": lambda x: tw.cat([p * (i + 1) for i, p in enumerate(tw.split(x, [1, 3], dim=1))], dim=1),
+    "chunk": lambda x: tw.cat([p * (i + 1) for i, p in enumerate(tw.chunk(x, 2, dim=2))], dim=2),
+}
+
+
+def _shape(op):
+    @case(f"shape.{op}")
+    def run(dtype):
+        return forward_backward(SHAPES[op], randn(3, 4, 5, dtype=dtype))
+
+
+for _op in SHAPES:
+    _shape(_op)
+
+
+@case("shape.cat")
+def cat(dtype):
+    a, b = randn(2, 3, dtype=dtype), randn(2, 5, dtype=dtype)
+    return forward_backward(lambda x, y: tw.cat([x, y, x], dim=1), a, b)
+
+
+@case("shape.stack")
+def stack(dtype):
+    a, b = randn(2, 3, dtype=dtype), randn(2, 3, dtype=dtype)
+    return forward_backward(lambda x, y: tw.stack([x, y], dim=1), a, b)
+
+
+@case("shape.broadcast_to")
+def broadcast_to(dtype):
+    return forward_backward(lambda x: tw.broadcast_to(x, (4, 3, 5)), randn(3, 1, dtype=dtype))
+
+
+# --------------------------------------------------------------------------- indexing
+INDEXING = {
+    "basic": lambda x: x[1:, 2],
+    "strided": lambda x: x[:, ::2, 1::3],              # backend.getitem (take on cuPyNumeric)
+    "reversed": lambda x: x[::-1, :, ::-2],
+    "ellipsis_none": lambda x: x[..., None, 0],
+    "advanced_repeats": lambda x: x[tw.tensor([0, 2, 2, 0, 1])],   # backend.scatter_add
+    "advanced_pairs": lambda x: x[tw.tensor([0, 1, 1]), :, tw.tensor([4, 4, 0])],
+    "advanced_strided": lambda x: x[tw.tensor([2, 2]), ::-1],
+    "bool_mask": lambda x: x[x.detach() > 0.2],
+    "list_index": lambda x: x[:, [3, 0, 3]],
+}
+
+
+def _indexing(op):
+    @case(f"indexing.{op}")
+    def run(dtype):
+        return forward_backward(INDEXING[op], randn(3, 4, 5, dtype=dtype))
+
+
+for _op in INDEXING:
+    _indexing(_op)
+
+
+# --------------------------------------------------------------------------- linear algebra
+MATMUL_SHAPES = {
+    "2d": ((8, 16), (16, 4)),
+    "batched_broadcast": ((2, 1, 3, 6), (5, 6, 2)),
+    "vector_matrix": ((6,), (6, 3)),
+    "matrix_vector": ((4, 6), (6,)),
+    "vector_vector": ((6,), (6,)),
+}
+
+
+def _matmul(op):
+    @case(f"linalg.matmul_{op}")
+    def run(dtype):
+        sa, sb = MATMUL_SHAPES[op]
+        return forward_backward(tw.matmul, randn(*sa, dtype=dtype), randn(*sb, dtype=dtype))
+
+
+for _op in MATMUL_SHAPES:
+    _matmul(_op)
+
+
+@case("linalg.linear")
+def linear(dtype):
+    from tensorweaver.ops.linalg import linear as linear_op
+    x, w, b = randn(5, 7, dtype=dtype), randn(3, 7, dtype=dtype), randn(3, dtype=dtype)
+    return forward_backward(linear_op, x, w, b)
+
+
+# --------------------------------------------------------------------------- backend helpers
+@case("backend.random_from_host", dtypes=("float32", "float64"))
+def random_from_host(dtype):
+    # Same seed, same numbers on every backend: they are drawn on the host.
+    return {"randn": tw.randn(3, 5, dtype=dtype).detach().numpy(), "rand": tw.rand(7, dtype=dtype).detach().numpy(),
+            "randint": tw.randint(0, 10, (6,)).detach().numpy(), "eye": np.asarray(tw.eye(3, dtype=dtype).detach().numpy())}
+
+
+@case("backend.zero_dim")
+def zero_dim(dtype):
+    x = randn(4, 3, dtype=dtype)
+    loss = (x * x).mean()                      # 0-d all the way through
+    loss.backward()
+    return {"out": loss.detach().numpy(), "item": tw.tensor(loss.item()).detach().numpy(), "grad[0]": x.grad.detach().numpy()}
+
+
+@case("backend.grad_accumulation")
+def grad_accumulation(dtype):
+    # Two backwards into the same leaves: a and b.T receive views of one buffer on the
+    # first pass; accumulation must not leak from one .grad into the other.
+    a, b = randn(3, 3, dtype=dtype), randn(3, 3, dtype=dtype)
+    for _ in range(2):
+        (a + b.T).sum().backward()
+        (a * 2).sum().backward()
+    return {"grad[0]": a.grad.detach().numpy(), "grad[1]": b.grad.detach().numpy()}
+
+
+# --------------------------------------------------------------------------- training
+def _mlp_step(params, x, y):
+    w1, b1, w2, b2 = params
+    h = (x @ w1.T + b1).relu()
+    logits = h @ w2.T + b2
+    # Cross-entropy, written out with log_softmax and a one-hot mask.
+    return -(logits.log_softmax(1) * y).sum() / x.shape[0]
+
+
+@case("training.mlp_sgd_200_steps", training=True)
+def mlp_training(dtype):
+    """A 20-32-10 MLP, 200 SGD steps over 4 fixed random batches: loss curve + final weights."""
+    n_in, n_hidden, n_out, batch = 20, 32, 10, 16
+    params = [randn(n_hidden, n_in, dtype=dtype, scale=n_in ** -0.5), randn(n_hidden, dtype=dtype, scale=0.1),
+              randn(n_out, n_hidden, dtype=dtype, scale=n_hidden ** -0.5), randn(n_out, dtype=dtype, scale=0.1)]
+    xs = tw.randn(4, batch, n_in, dtype=dtype)
+    labels = tw.randint(0, n_out, (4, batch)).detach().numpy()
+    eye = tw.eye(n_out, dtype=dtype).detach().numpy()
+    ys = [tw.tensor(eye[labels[i]], dtype=dtype) for i in range(4)]
+    losses = []
+    for step in range(200):
+        loss = _mlp_step(params, xs[step % 4], ys[step % 4])
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with tw.no_grad():
+            for p in params:
+                p.data = p.data - 0.1 * p.grad.data
+        losses.append(loss.item())
+    return {"loss_curve": np.array(losses, dtype=dtype), **{f"param[{i}]": p.detach().numpy() for i, p in enumerate(params)}}

@@ -1,0 +1,133 @@
+"""Run parity cases on the backend this process was started with, and save the results.
+
+    TENSORWEAVER_BACKEND=cupynumeric python tests/parity/worker.py OUT [CASE ...]
+
+One process per backend, because Legate is configured once per process. Writes
+``OUT.npz`` (one array per ``"<case>::<output>"``) and ``OUT.json``: the backend, the
+versions, the Legate set-up, each case's error (a traceback) and which ``Function``
+subclasses each case ran forward and backward (for the coverage test). A failing case
+is recorded and the worker goes on with the next one.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import tensorweaver as tw  # noqa: E402
+from tensorweaver import _legate, backend  # noqa: E402
+from tensorweaver.autograd.function import Function  # noqa: E402
+
+#: Packages whose Functions, Modules and Optimizers the suite must cover, once they exist.
+PACKAGES = ("tensorweaver", "tensorweaver.nn", "tensorweaver.nn.functional", "tensorweaver.optim")
+
+
+def import_packages() -> list[str]:
+    found = []
+    for name in PACKAGES:
+        try:
+            importlib.import_module(name)
+            found.append(name)
+        except ModuleNotFoundError as exc:
+            if not (name == exc.name or name.startswith(f"{exc.name}.")):
+                raise                 # the package exists but is broken: say so
+    return found
+
+
+def subclasses(base) -> list[type]:
+    """Every subclass of ``base`` defined inside tensorweaver, sorted by name."""
+    seen, stack = set(), [base]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                stack.append(sub)
+    return sorted((c for c in seen if c.__module__.startswith("tensorweaver.")),
+                  key=lambda c: (c.__module__, c.__qualname__))
+
+
+def instrument(record: dict) -> dict[str, bool]:
+    """Wrap each Function's forward/backward to note which ran in the current case.
+
+    Returns {Function name: differentiable} for every Function in tensorweaver.
+    """
+    names = {}
+    for cls in subclasses(Function):
+        names[cls.__qualname__] = cls.differentiable
+        for method in ("forward", "backward"):
+            if method in cls.__dict__:
+                setattr(cls, method, _recording(cls.__dict__[method], cls.__qualname__, method, record))
+    return names
+
+
+def _recording(fn, cls_name, method, record):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        record[method].add(cls_name)
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def run(out: Path, names: list[str]) -> int:
+    packages = import_packages()
+    import parity_cases  # after tensorweaver: the cases use it
+    record = {"forward": set(), "backward": set()}
+    functions = instrument(record)
+    names = names or list(parity_cases.CASES)
+    unknown = [n for n in names if n not in parity_cases.CASES]
+    if unknown:
+        raise SystemExit(f"unknown parity case(s): {', '.join(unknown)}")
+
+    arrays, cases = {}, {}
+    for name in names:
+        case = parity_cases.CASES[name]
+        record["forward"], record["backward"] = set(), set()
+        tw.manual_seed(case.seed)
+        t0 = time.perf_counter()
+        entry = {"error": None}
+        try:
+            for key, value in case.fn(case.dtype).items():
+                arrays[f"{name}::{key}"] = np.asarray(value)
+        except Exception:  # noqa: BLE001  (recorded, reported by the test for this case)
+            entry["error"] = traceback.format_exc()
+        entry["seconds"] = time.perf_counter() - t0
+        entry["forward"], entry["backward"] = sorted(record["forward"]), sorted(record["backward"])
+        cases[name] = entry
+
+    np.savez(out.with_suffix(".npz"), **arrays)
+    meta = {
+        "backend": backend.name,
+        "packages": packages,
+        "functions": functions,
+        "versions": {d: _version(d) for d in ("numpy", "nvidia-cupynumeric", "legate")},
+        "legate": None if backend.is_numpy else {
+            "mode": _legate.applied.mode, "reason": _legate.applied.reason,
+            "LEGATE_CONFIG": os.environ.get("LEGATE_CONFIG", ""),
+            "CUPYNUMERIC_FAST_MATH": os.environ.get("CUPYNUMERIC_FAST_MATH", "")},
+        "cases": cases,
+    }
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    return 0
+
+
+def _version(dist: str) -> str | None:
+    import importlib.metadata
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    sys.exit(run(Path(sys.argv[1]), sys.argv[2:]))
