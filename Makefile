@@ -36,6 +36,121 @@ clean: ## Remove the venv and caches
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # ---------------------------------------------------------------- containers (CPU and GPU images)
+# Two images with the same engine, labs and tests: CPU (NumPy) and GPU (cuPyNumeric on
+# Legate). Every target builds its image first: Docker's layer cache makes that a no-op
+# when nothing changed, and a rebuild of the code layers only when the code did.
+# docker/base/build-base.sh builds a BASE_IMAGE from Debian packages for hosts that cannot
+# pull one (air-gapped, no registry).
+DOCKER     ?= docker
+IMAGE      ?= tensorweaver-lab
+CPU_IMAGE  ?= $(IMAGE):cpu
+GPU_IMAGE  ?= $(IMAGE):gpu
+BASE_IMAGE ?= python:3.11-slim-bookworm
+PORT       ?= 8888
+LAB_DIR    ?= labs
+GPUS       ?= auto
+DETACH     ?= 0
+# The lab's uid (group 100): yours, so that notebooks saved in LAB_DIR stay yours; jovyan's
+# 1000 when you are root, since Jupyter refuses to run as root.
+NB_UID     ?= $(shell u=$$(id -u); [ "$$u" -ne 0 ] && echo $$u || echo 1000)
+
+# Image metadata: the commit and its date, for reproducible labels.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_REVISION = $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(if $(shell git status --porcelain 2>/dev/null | head -1),-dirty)
+IMAGE_VERSION  = $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# Proxy settings reach `pip install` inside the build only when passed (HTTP_PROXY and the
+# others are build arguments Docker predefines; given by name, their value comes from here).
+PROXY_ARGS = $(foreach v,HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy,$(if $($(v)),--build-arg $(v)))
+BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	--build-arg VERSION=$(IMAGE_VERSION) \
+	--build-arg REVISION=$(IMAGE_REVISION) \
+	--build-arg SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
+	--build-arg CREATED=$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ) \
+	$(PROXY_ARGS)
+# In a recipe: sets $$gpu_flags to `--gpus all`, or to nothing (Legate CPU mode, with a
+# notice), or fails (GPUS=all without a usable GPU). Legate, and NCCL on GPUs, need more
+# shared memory than Docker's default 64 MB.
+GPU_FLAGS_SH = gpu_flags="--shm-size=1g $$(docker/docker-check.sh gpus $(GPU_IMAGE) $(GPUS))"
+
+.PHONY: docker-check
+docker-check:
+	@docker/docker-check.sh
+
+.PHONY: build
+build: docker-check ## Build the CPU image (BASE_IMAGE= for another base)
+	$(DOCKER) build $(BUILD_ARGS) -t $(CPU_IMAGE) .
+	@echo "$(CPU_IMAGE): $$($(DOCKER) image inspect --format '{{.Size}}' $(CPU_IMAGE) | awk '{printf "%d MB", $$1/1e6}')"
+
+.PHONY: build-gpu
+build-gpu: docker-check ## Build the GPU image (cuPyNumeric; about 6 GB)
+	$(DOCKER) build $(BUILD_ARGS) -f Dockerfile.gpu -t $(GPU_IMAGE) .
+	@echo "$(GPU_IMAGE): $$($(DOCKER) image inspect --format '{{.Size}}' $(GPU_IMAGE) | awk '{printf "%d MB", $$1/1e6}')"
+
+LAB_ENV = PORT=$(PORT) LAB_DIR=$(LAB_DIR) NB_UID=$(NB_UID) DETACH=$(DETACH) DOCKER=$(DOCKER)
+
+.PHONY: lab
+lab: build ## JupyterLab on 127.0.0.1:PORT (PORT=8888 LAB_DIR=labs JUPYTER_TOKEN= DETACH=1)
+	@$(LAB_ENV) IMAGE=$(CPU_IMAGE) NAME=tensorweaver-lab docker/lab.sh start
+
+.PHONY: lab-gpu
+lab-gpu: build-gpu ## JupyterLab on the GPU image (GPUS=auto|all|none; no GPU: Legate CPU mode)
+	@$(GPU_FLAGS_SH) && $(LAB_ENV) IMAGE=$(GPU_IMAGE) NAME=tensorweaver-lab-gpu RUN_FLAGS="$$gpu_flags" docker/lab.sh start
+
+.PHONY: lab-stop
+lab-stop: docker-check ## Stop the labs started by make lab / make lab-gpu
+	@NAME=tensorweaver-lab docker/lab.sh stop
+	@NAME=tensorweaver-lab-gpu docker/lab.sh stop
+
+.PHONY: test
+test: build ## Run the test suite in the CPU container (PYTEST_ARGS= for more)
+	$(DOCKER) run --rm $(CPU_IMAGE) pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+
+.PHONY: test-gpu
+test-gpu: build-gpu ## Run the parity suite in the GPU container (GPUs, else Legate CPU mode)
+	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm $$gpu_flags $(GPU_IMAGE) pytest -m parity $(PYTEST_ARGS)
+
+.PHONY: onnx
+onnx: build ## Run the ONNX export / ONNX Runtime tests in the CPU container
+	$(DOCKER) run --rm $(CPU_IMAGE) pytest -m onnx $(PYTEST_ARGS)
+
+.PHONY: shell
+shell: build ## A bash shell in the CPU container (LAB_DIR mounted)
+	$(DOCKER) run --rm -it --user $(NB_UID):100 -v "$(abspath $(LAB_DIR)):/home/jovyan/work/labs" $(CPU_IMAGE) bash
+
+.PHONY: shell-gpu
+shell-gpu: build-gpu ## A bash shell in the GPU container (LAB_DIR mounted)
+	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm -it --user $(NB_UID):100 -v "$(abspath $(LAB_DIR)):/home/jovyan/work/labs" $$gpu_flags $(GPU_IMAGE) bash
+
+# The locks pin every package with its hashes for the images' platform (Linux x86_64,
+# Python 3.11), whatever machine runs `make lock`. The GPU lock is constrained to the CPU
+# lock, so the images share their common packages (and that layer). LOCK_ARGS=--upgrade
+# moves every pin to the newest allowed version; without it, existing pins are kept.
+LOCK_VENV  ?= .venv-lock
+UV_VERSION ?= 0.13.9
+UV_COMPILE = UV_NATIVE_TLS=1 $(LOCK_VENV)/bin/uv pip compile --quiet --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--annotation-style line --custom-compile-command "make lock" $(LOCK_ARGS)
+
+$(LOCK_VENV)/.installed:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q 'uv==$(UV_VERSION)'
+	touch $@
+
+.PHONY: lock
+lock: $(LOCK_VENV)/.installed ## Regenerate the hash-locked docker/requirements/*.txt from *.in
+	$(UV_COMPILE) -o docker/requirements/cpu.txt docker/requirements/cpu.in
+	$(UV_COMPILE) -o docker/requirements/gpu.txt docker/requirements/gpu.in
+
+.PHONY: clean-containers
+clean-containers: ## Stop the labs, remove both images and the lock tool venv
+	@if docker/docker-check.sh 2>/dev/null; then \
+		NAME=tensorweaver-lab docker/lab.sh stop; NAME=tensorweaver-lab-gpu docker/lab.sh stop; \
+		$(DOCKER) image rm $(CPU_IMAGE) $(GPU_IMAGE) 2>/dev/null || true; \
+		$(DOCKER) image prune --force >/dev/null; \
+	else echo "Docker is not available: no containers or images to remove"; fi
+	rm -rf $(LOCK_VENV)
+
+clean: clean-containers
 
 # ---------------------------------------------------------------- cuPyNumeric / Legate (no Docker)
 # The parity suite on cuPyNumeric without Docker or a GPU: on a machine with no NVIDIA
@@ -65,14 +180,16 @@ venv-gpu: $(GPU_VENV)/.installed $(STAND_IN) ## Create .venv-gpu with nvidia-cup
 
 # TENSORWEAVER_CUDA_STAND_IN is only used when no real driver is found (see tensorweaver/_legate.py).
 GPU_ENV := TENSORWEAVER_CUDA_STAND_IN=$(abspath $(STAND_IN))
+# Where the parity-marked tests live; this venv has no lab/torch/onnx extras to collect the rest.
+PARITY_TESTS := tests/parity tests/test_backend_select.py
 
 .PHONY: test-gpu-local
 test-gpu-local: venv-gpu ## Parity suite, cuPyNumeric vs NumPy, without Docker (no GPU needed)
-	$(GPU_ENV) $(GPU_PY) -m pytest -m parity $(PYTEST_ARGS)
+	$(GPU_ENV) $(GPU_PY) -m pytest -m parity $(PARITY_TESTS) $(PYTEST_ARGS)
 
 .PHONY: parity-table
 parity-table: venv-gpu ## Regenerate bench/PARITY.md (per-op max errors, cuPyNumeric vs NumPy)
-	$(GPU_ENV) PARITY_REPORT=bench/PARITY.md $(GPU_PY) -m pytest -m parity -q $(PYTEST_ARGS)
+	$(GPU_ENV) PARITY_REPORT=bench/PARITY.md $(GPU_PY) -m pytest -m parity -q $(PARITY_TESTS) $(PYTEST_ARGS)
 
 .PHONY: env-gpu
 env-gpu: venv-gpu ## Show the cuPyNumeric/Legate configuration this machine gets
