@@ -58,12 +58,15 @@ class Graph:
     def op(self, op_type: str, *inputs, outputs: int = 1, **attrs):
         """Add a node; returns its output name (a list when ``outputs`` > 1).
 
-        ``None`` inputs become ``""`` (an omitted optional input); ``None`` attributes
-        are left out.
+        ``None`` or ``""`` inputs are omitted optional inputs (trailing ones are dropped:
+        ONNX Runtime 1.32 crashes on a LayerNormalization whose bias is named ``""``);
+        ``None`` attributes are left out.
         """
         name = self.unique(self._prefix() + op_type)
         outs = [self.unique(f"{name}_output_{i}") for i in range(outputs)]
         ins = ["" if i is None else i for i in inputs]
+        while ins and not ins[-1]:      # omit trailing optional inputs rather than name them ""
+            ins.pop()
         attrs = {k: v for k, v in attrs.items() if v is not None}
         self.nodes.append(helper.make_node(op_type, ins, outs, name=name, **attrs))
         return outs[0] if outputs == 1 else outs
