@@ -137,7 +137,12 @@ def to_host(a):
 
 
 def from_host(a, dtype=None):
-    """Move a host (NumPy) array or Python value onto the backend."""
+    """Move a host (NumPy) array or Python value onto the backend.
+
+    The result may share memory with ``a`` (always on NumPy; on Legate CPU mode too, which
+    attaches host memory instead of copying), like ``torch.from_numpy``. Pass a fresh array,
+    or copy it first, when ``a`` will be changed afterwards.
+    """
     if dtype is not None:
         a = _host_np.asarray(a, dtype=dtype)
     return xp.asarray(a)
