@@ -26,6 +26,10 @@ venv: $(VENV)/.installed ## Create the local venv with every extra
 test-local: $(VENV)/.installed ## Run the test suite in a local venv (no Docker)
 	$(PY) -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
+.PHONY: onnx-local
+onnx-local: $(VENV)/.installed ## ONNX export suite: every op and layer round-tripped through ONNX Runtime
+	$(PY) -m pytest -m onnx $(PYTEST_ARGS)
+
 .PHONY: bench
 bench: $(VENV)/.installed ## Print the benchmark tables (engine vs NumPy vs PyTorch)
 	$(PY) bench/mlp_step.py
