@@ -81,12 +81,18 @@ def _scope_hooks(model, scopes) -> list:
     named_modules = getattr(model, "named_modules", None)
     if named_modules is None:
         return []
+    def pop(module, args, output):
+        scopes.pop()            # returns None: a forward hook's result would replace the output
+
     handles = []
     for path, module in named_modules():
         if not path:
             continue    # the model itself is the root scope ""
-        handles.append(module.register_forward_pre_hook(lambda m, a, p=path: scopes.append(p)))
-        handles.append(module.register_forward_hook(lambda m, a, out: scopes.pop()))
+        def push(module, args, path=path):
+            scopes.append(path)
+        # The path is pushed before the module's own pre-hooks run and popped after its hooks.
+        handles.append(module.register_forward_pre_hook(push, prepend=True))
+        handles.append(module.register_forward_hook(pop))
     return handles
 
 
