@@ -152,6 +152,8 @@ class Values:
         for error messages.
         """
         known = self._names.get(id(x1))
+        if known is None and isinstance(x1, Tensor):
+            known = self._names.get(id(x1.data))   # x.detach() and views share the traced array
         if known is not None:
             return known
         if id(x1) in self.param_names:

@@ -179,3 +179,9 @@ def test_a_second_export_while_tracing_is_refused():
     with pytest.raises(twonnx.ExportError, match="already running"):
         twonnx.to_model(model, tw.randn(2, 2))
     assert twonnx.verify(tw.relu, tw.randn(2, 2)).passed      # the hook was reset
+
+
+def test_detach_in_forward_stays_connected():
+    report = twonnx.verify(lambda a: a.detach().exp() + a, tw.randn(3, 2),
+                           dynamic_axes={"input": [0], "output": [0]}, extra_args=[tw.randn(6, 2)])
+    assert report.passed, report
