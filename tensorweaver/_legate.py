@@ -179,19 +179,27 @@ def probe_driver(name: str = DRIVER_SONAME) -> DriverProbe:
     return DriverProbe(True, path, version=version.value, devices=count.value)
 
 
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
 def machine_size() -> tuple[int, int]:
-    """(usable cores, memory in MiB), honouring CPU affinity and a cgroup memory limit."""
+    """(usable cores, memory in MiB), honouring CPU affinity and container (cgroup) limits."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
+    quota = _read("/sys/fs/cgroup/cpu.max").split()          # cgroup v2: "max 100000" or "200000 100000"
+    if len(quota) == 2 and quota[0].isdigit() and quota[1].isdigit() and int(quota[1]) > 0:
+        cores = max(1, min(cores, -(-int(quota[0]) // int(quota[1]))))
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    for limit in (_read("/sys/fs/cgroup/memory.max"),                     # cgroup v2
+                  _read("/sys/fs/cgroup/memory/memory.limit_in_bytes")):  # cgroup v1
         if limit.isdigit():
             memory = min(memory, int(limit))
-    except OSError:
-        pass
     return cores, memory // 2**20
 
 

@@ -98,6 +98,17 @@ def test_user_legate_config_is_always_kept(probe):
     assert "'--cpus 7 --sysmem 100' (set by the user)" in line and "to override" not in line
 
 
+@pytest.mark.unit
+def test_machine_size_honours_container_limits(monkeypatch):
+    files = {"/sys/fs/cgroup/cpu.max": "150000 100000", "/sys/fs/cgroup/memory.max": str(3 * 2**30)}
+    monkeypatch.setattr(_legate, "_read", lambda path: files.get(path, ""))
+    monkeypatch.setattr(_legate.os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert _legate.machine_size() == (2, 3 * GIB)          # 1.5 CPUs of quota -> 2 cores
+    files.update({"/sys/fs/cgroup/cpu.max": "max 100000", "/sys/fs/cgroup/memory.max": "max"})
+    cores, memory_mb = _legate.machine_size()
+    assert cores == 64 and memory_mb > 0
+
+
 # --------------------------------------------------------------------------- finding the stand-in
 @pytest.mark.unit
 def test_stand_in_variable_pointing_nowhere_says_how_to_build_it(tmp_path):
