@@ -66,7 +66,8 @@ def _strict_namespace(module):
             f"or run with {ENV_VAR}=numpy.")
 
     ns.__getattr__ = __getattr__
-    ns.where = _where_like_numpy(module)
+    if hasattr(module, "where"):
+        ns.where = _where_like_numpy(module)
     return ns
 
 
