@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# CI stage "cluster": a real one-node Slurm on 127.0.0.1, then the `cluster` tests against it.
+#
+#   bash .ci/cluster.sh [pytest args...]      # as root (it may apt-get install)
+#
+# 1. Installs Debian's slurm-wlm and munge when they are missing.
+# 2. Starts munged, slurmctld and slurmd in the foreground (there is no systemd), each with its
+#    state in a fresh temporary folder, listening on loopback only, on free ports, and records
+#    their PIDs.
+# 3. Runs `pytest -m cluster` in the project venv with SLURM_CONF pointing at that cluster.
+# 4. On exit, failure included: cancels the cluster's jobs (batch jobs outlive slurmd), then
+#    stops the daemons by PID and removes the folder (the logs are printed first on failure).
+# Running it twice, or while another Slurm runs on the machine, is safe: each run has its own
+# folder, ports, key and daemons, and stops only what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "cluster.sh: $*" >&2; }
+
+# --------------------------------------------------------------------------- 1. packages
+need=()
+for tool in slurmctld slurmd sbatch munged; do
+    command -v "$tool" >/dev/null 2>&1 || need=(slurm-wlm munge)
+done
+if ((${#need[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        log "slurm-wlm and munge are not installed, and installing them needs root:"
+        log "  sudo apt-get install --no-install-recommends slurm-wlm munge"
+        exit 1
+    fi
+    log "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The lab runs in the project venv in CI (Apptainer is not packaged in Debian 12).
+[[ -x .venv/bin/python ]] || make venv
+
+# --------------------------------------------------------------------------- 2. daemons
+state=$(mktemp -d "${TMPDIR:-/tmp}/tensorweaver-slurm.XXXXXX")
+pids=()
+
+stop_cluster() {
+    local rc=$? pid waited
+    set +e
+    if [[ -f $state/slurm.conf ]]; then
+        # Jobs outlive slurmd (slurmstepd detaches): cancel them while the controller is up.
+        mapfile -t jobs < <(SLURM_CONF=$state/slurm.conf squeue -h -o %i 2>/dev/null)
+        if ((${#jobs[@]})); then
+            log "cancelling leftover jobs: ${jobs[*]}"
+            SLURM_CONF=$state/slurm.conf scancel "${jobs[@]}"
+            for waited in {1..20}; do
+                [[ -z $(SLURM_CONF=$state/slurm.conf squeue -h -o %i 2>/dev/null) ]] && break
+                sleep 0.5
+            done
+        fi
+    fi
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${pids[@]}"; do
+        for waited in {1..20}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        kill -0 "$pid" 2>/dev/null && { log "PID $pid ignored SIGTERM; SIGKILL"; kill -KILL "$pid"; }
+    done
+    if ((rc != 0)); then
+        for f in "$state"/*.log; do
+            [[ -f $f ]] && { echo "--- last lines of $(basename "$f")"; tail -n 25 "$f"; }
+        done
+    fi
+    rm -rf "$state"
+    log "daemons stopped (PIDs ${pids[*]:-none})"
+    exit "$rc"
+}
+trap stop_cluster EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+user=$(id -un)
+node=$(hostname -s)                        # slurmd dies if its node name is not its host's
+cpus=$(nproc)
+mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 9 / 10 ))
+ctld_port=$(free_port)
+slurmd_port=$(free_port)
+while [[ $slurmd_port == "$ctld_port" ]]; do slurmd_port=$(free_port); done
+
+# munge: its own key and socket, so a munged already running on the machine is left alone.
+mkdir -m 700 "$state/munge"
+mkdir -m 755 "$state/munge-run"
+dd if=/dev/urandom of="$state/munge/munge.key" bs=1024 count=1 status=none
+chmod 400 "$state/munge/munge.key"
+munge_socket=$state/munge-run/munge.socket.2
+munged -F --force --key-file="$state/munge/munge.key" --socket="$munge_socket" \
+    --pid-file="$state/munged.pid" --log-file="$state/munged.log" \
+    --seed-file="$state/munge/munged.seed" &
+pids+=($!)
+
+mkdir -p "$state/ctld" "$state/spool"
+cat >"$state/slurm.conf" <<EOF
+# A one-node cluster for the tests: loopback only, no accounting, no cgroups.
+ClusterName=tensorweaver-ci
+SlurmctldHost=$node(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
+CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$munge_socket
+SlurmUser=$user
+SlurmdUser=$user
+StateSaveLocation=$state/ctld
+SlurmdSpoolDir=$state/spool
+SlurmctldPidFile=$state/slurmctld.pid
+SlurmdPidFile=$state/slurmd.pid
+SlurmctldLogFile=$state/slurmctld.log
+SlurmdLogFile=$state/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$state/jobcomp.txt
+MpiDefault=none
+ReturnToService=2
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+export SLURM_CONF=$state/slurm.conf
+
+for _ in {1..40}; do [[ -S $munge_socket ]] && break; sleep 0.25; done
+[[ -S $munge_socket ]] || { log "munged did not start"; exit 1; }
+slurmctld -D -i -f "$SLURM_CONF" &
+pids+=($!)
+for _ in {1..40}; do scontrol ping >/dev/null 2>&1 && break; sleep 0.25; done
+slurmd -D -N "$node" -f "$SLURM_CONF" &
+pids+=($!)
+for _ in {1..60}; do
+    [[ $(sinfo -h -n "$node" -o %t 2>/dev/null) == idle ]] && break
+    sleep 0.5
+done
+sinfo -h -n "$node" -o %t | grep -qx idle || { log "node $node is not idle:"; sinfo -N -l; exit 1; }
+log "one-node Slurm up: node $node ($cpus CPUs), slurmctld :$ctld_port, PIDs ${pids[*]}"
+
+# --------------------------------------------------------------------------- 3. tests
+status=0
+.venv/bin/python -m pytest -m cluster tests/cluster "$@" || status=$?
+exit "$status"
