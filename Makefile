@@ -30,6 +30,26 @@ test-local: $(VENV)/.installed ## Run the test suite in a local venv (no Docker)
 onnx-local: $(VENV)/.installed ## ONNX export suite: every op and layer round-tripped through ONNX Runtime
 	$(PY) -m pytest -m onnx $(PYTEST_ARGS)
 
+# The labs: notebooks generated from labs/src/*.py, run headless by tensorweaver.labs.
+LABS_OUT    ?= out/labs
+STUDENT_DIR ?= out/student
+
+.PHONY: labs-build
+labs-build: $(VENV)/.installed ## Regenerate labs/*.ipynb from their sources (labs/src/*.py)
+	$(PY) -m tensorweaver.labs build labs/src --out labs
+
+.PHONY: labs-local
+labs-local: $(VENV)/.installed ## Run every lab headless on NumPy (notebooks + metrics JSON in out/labs/)
+	@failed=""; for nb in labs/[0-9][0-9]_*.ipynb; do \
+	    TENSORWEAVER_BACKEND=numpy $(PY) -m tensorweaver.labs run $$nb --backend numpy \
+	        --output $(LABS_OUT)/$$(basename $$nb) || failed="$$failed $$(basename $$nb)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "labs that failed:$$failed" >&2; exit 1; fi
+
+.PHONY: student
+student: $(VENV)/.installed ## Write student copies of the labs (solutions stripped) to out/student/
+	$(PY) -m tensorweaver.labs student labs --out $(STUDENT_DIR)
+
 .PHONY: bench
 bench: $(VENV)/.installed ## Print the benchmark tables (engine vs NumPy vs PyTorch)
 	$(PY) bench/mlp_step.py

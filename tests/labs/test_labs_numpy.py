@@ -1,0 +1,83 @@
+"""Every lab, top to bottom, on the NumPy backend, through the headless runner.
+
+Each lab records its results with ``tensorweaver.labs.record``; here they are checked
+against what the lab is meant to show (an accuracy threshold, a gradcheck, a parity),
+not only "it ran". The full schedules run (no ``--quick``), as a student would run them.
+"""
+from __future__ import annotations
+
+import pytest
+
+from labrun import NOTEBOOKS, assert_ran, run_lab
+
+pytestmark = [pytest.mark.labs, pytest.mark.slow]
+
+#: The issue's budget for one lab on one CPU core with NumPy.
+MAX_SECONDS = 120
+
+
+def _between(lo, hi):
+    return lambda v: lo <= v <= hi
+
+
+#: lab stem -> {metric: predicate}. Every lab must have an entry.
+EXPECTED = {
+    "00_environment": {
+        "backend": lambda v: v == "numpy",
+        "grad_error": _between(0, 1e-4),
+        "matmul_checksum": lambda v: isinstance(v, float),
+    },
+    "01_tensors": {
+        "softmax_error": _between(0, 1e-6),
+        "speedup_vs_loop": _between(1, 1e6),
+    },
+    "02_autodiff": {
+        "gradcheck_passed": lambda v: v is True,
+        "my_backward_max_error": _between(0, 1e-5),
+        "graph_nodes": _between(5, 50),
+    },
+    "03_linear_regression": {
+        "final_loss": _between(0.05, 0.15),            # the noise variance is 0.09
+        "w": _between(2.4, 2.7),
+        "b": _between(-1.1, -0.9),
+        "accumulation_error": _between(0, 1e-5),
+    },
+    "04_mlp": {
+        "test_accuracy": _between(0.95, 1.0),
+        "final_loss": _between(0, 0.3),
+    },
+    "05_cnn": {
+        "test_accuracy": _between(0.95, 1.0),
+        "im2col_max_error": _between(0, 1e-4),
+        "bn_eval_deterministic": lambda v: v is True,
+    },
+    "06_attention": {
+        "final_loss": _between(0, 2.6),                 # well under the uniform ln(vocab)
+        "causal_leak": _between(0, 1e-6),
+        "sample_chars": _between(100, 10_000),
+    },
+    "07_onnx": {
+        "onnx_max_abs_error": _between(0, 1e-5),
+        "checker_passed": lambda v: v is True,
+        "predictions_agree": _between(0.999, 1.0),
+    },
+    "08_gpu": {
+        "backend": lambda v: v == "numpy",
+        "parity_max_rel_error": _between(0, 1e-3),
+        "widths": lambda v: len(v) >= 3,
+    },
+}
+
+
+def test_every_lab_has_expectations():
+    assert sorted(EXPECTED) == [p.stem for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lab_runs_on_numpy(notebook, tmp_path):
+    run = run_lab(notebook, "numpy", tmp_path)
+    assert_ran(run)
+    problems = [f"{name}={run.metrics.get(name)!r}" for name, ok in EXPECTED[notebook.stem].items()
+                if name not in run.metrics or not ok(run.metrics[name])]
+    assert not problems, f"{notebook.name}: unexpected metrics {problems}; all: {run.metrics}"
+    assert run.report["wall_time_s"] < MAX_SECONDS, run.report

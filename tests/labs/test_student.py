@@ -1,0 +1,83 @@
+"""Student copies: solutions stripped, and each copy runs up to its first exercise."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from IPython.core.inputtransformer2 import TransformerManager
+
+from labrun import LABS, NOTEBOOKS, REPO, run_lab
+from tensorweaver.labs import BEGIN_SOLUTION, END_SOLUTION
+
+pytestmark = pytest.mark.labs
+
+
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student")
+    subprocess.run([sys.executable, "-m", "tensorweaver.labs", "student", str(LABS), "--out", str(out)],
+                   cwd=REPO, check=True, capture_output=True, text=True)
+    return out
+
+
+def solution_regions(source: str) -> list:
+    regions, current = [], None
+    for line in source.splitlines():
+        if line.strip() == BEGIN_SOLUTION:
+            current = []
+        elif line.strip() == END_SOLUTION:
+            regions.append("\n".join(current))
+            current = None
+        elif current is not None:
+            current.append(line)
+    return regions
+
+
+def exercise_cells(nb) -> list:
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and BEGIN_SOLUTION in c.source]
+
+
+def test_copies_are_complete(student_dir):
+    assert sorted(p.name for p in student_dir.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
+    assert (student_dir / "README.md").is_file()
+    for item in (LABS / "data").iterdir():
+        assert (student_dir / "data" / item.name).exists(), item.name
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solutions_are_stripped(notebook, student_dir):
+    original = nbformat.read(str(notebook), 4)
+    student = nbformat.read(str(student_dir / notebook.name), 4)
+    assert len(student.cells) == len(original.cells)
+    exercises = exercise_cells(original)
+    assert exercises, f"{notebook.name} has no exercise"
+    for index, (orig, copy) in enumerate(zip(original.cells, student.cells)):
+        if index not in exercises:
+            assert copy.source == orig.source, f"{notebook.name} cell {index} changed"
+            continue
+        assert BEGIN_SOLUTION not in copy.source and END_SOLUTION not in copy.source
+        assert copy.source.count("raise NotImplementedError()") == len(solution_regions(orig.source))
+        for region in solution_regions(orig.source):
+            for line in region.splitlines():
+                code = line.strip()
+                # Every substantive solution line is gone (short ones like `return x` may
+                # legitimately appear elsewhere in the cell).
+                if len(code) > 20 and not code.startswith("#"):
+                    assert code not in copy.source, f"{notebook.name} cell {index} still has {code!r}"
+        python = TransformerManager().transform_cell(copy.source)      # magics -> Python
+        compile(python, f"{notebook.name}[{index}]", "exec")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_copy_runs_up_to_the_first_exercise(notebook, student_dir, tmp_path):
+    copy = student_dir / notebook.name
+    run = run_lab(copy, "numpy", tmp_path, "--quick")
+    assert run.returncode == 1 and run.report["status"] == "failed"
+    [error] = run.report["errors"]
+    exercises = exercise_cells(nbformat.read(str(notebook), 4))
+    bound = exercises[1] if len(exercises) > 1 else len(nbformat.read(str(notebook), 4).cells)
+    assert error["ename"] == "NotImplementedError", error
+    # It fails in the first exercise cell, or in the first cell that calls its function.
+    assert exercises[0] <= error["cell"] < bound, (error, exercises)
