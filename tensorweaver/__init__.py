@@ -41,3 +41,7 @@ from tensorweaver.ops.indexing import getitem
 clip = clamp
 mm = matmul
 __version__ = "0.1.0"
+
+# The training stack: layers and losses, optimizers, data loading, checkpoints.
+from tensorweaver import nn, optim, utils  # noqa: E402
+from tensorweaver.serialization import load, save  # noqa: E402

@@ -1,0 +1,23 @@
+"""The layer and loss modules of ``tensorweaver.nn`` (one concept per file, as torch's)."""
+from tensorweaver.nn.modules.activation import (
+    GELU, LeakyReLU, LogSoftmax, MultiheadAttention, ReLU, Sigmoid, SiLU, Softmax, Tanh,
+)
+from tensorweaver.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
+from tensorweaver.nn.modules.container import ModuleDict, ModuleList, Sequential
+from tensorweaver.nn.modules.conv import Conv2d
+from tensorweaver.nn.modules.dropout import Dropout, Dropout2d
+from tensorweaver.nn.modules.flatten import Flatten, Unflatten
+from tensorweaver.nn.modules.linear import Identity, Linear
+from tensorweaver.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from tensorweaver.nn.modules.module import Module
+from tensorweaver.nn.modules.normalization import LayerNorm
+from tensorweaver.nn.modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from tensorweaver.nn.modules.sparse import Embedding
+
+__all__ = [
+    "Module", "Identity", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Dropout2d", "Embedding", "MultiheadAttention",
+    "Flatten", "Unflatten", "Sequential", "ModuleList", "ModuleDict",
+    "ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "SiLU", "Softmax", "LogSoftmax",
+    "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+]

@@ -1,0 +1,219 @@
+"""Fused losses: each is one Function with a closed-form backward.
+
+Fusing avoids a chain of small graph nodes and is numerically stable (cross-entropy
+works from ``log_softmax``; BCE-with-logits never forms ``sigmoid`` then ``log``).
+Semantics follow torch exactly, including the ``mean`` over non-ignored targets
+weighted by the class weights.
+
+All class-dimension losses take a 2-D (M, C) input here; ``nn.functional`` moves
+the class dim of (N, C, d1, ...) inputs last and flattens them first.
+"""
+from __future__ import annotations
+
+from tensorweaver import backend
+from tensorweaver.autograd.function import Function
+
+xp = backend.xp
+
+
+def check_reduction(reduction):
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction!r} is not a valid value for reduction; use 'none', 'mean' or 'sum'")
+
+
+def _log_softmax(x):
+    shifted = x - x.max(axis=1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _reduce(per_item, reduction, denom):
+    if reduction == "none":
+        return per_item
+    total = per_item.sum()
+    return total if reduction == "sum" else total / denom
+
+
+def _row_scale(grad, reduction, denom):
+    """The incoming gradient as a per-row factor: (M, 1) for 'none', else a scalar."""
+    if reduction == "none":
+        return grad[:, None]
+    return grad / denom if reduction == "mean" else grad
+
+
+def check_targets(target, valid, n_classes):
+    """Class indices must lie in [0, C) unless they are the ignore_index."""
+    bad = valid & ((target < 0) | (target >= n_classes))
+    if bool(bad.any()):
+        first = int(backend.to_host(target[bad].reshape(-1)[:1])[0])
+        raise IndexError(f"Target {first} is out of bounds: class indices must be in [0, {n_classes - 1}] "
+                         "(or equal to ignore_index)")
+
+
+class CrossEntropy(Function):
+    """Cross-entropy of logits (M, C) against class indices (M,).
+
+    Per row: ``(1 - ls) * w[y] * -logp[y] + ls / C * sum_c w[c] * -logp[c]`` (0 where
+    ``y == ignore_index``); ``mean`` divides by the sum of ``w[y]`` over the rows
+    that are not ignored, as torch does.
+    """
+
+    def forward(self, x, target, weight, ignore_index, reduction, label_smoothing):
+        m, c = x.shape
+        valid = target != ignore_index
+        check_targets(target, valid, c)
+        safe = xp.where(valid, target, 0)
+        logp = _log_softmax(x)
+        rows = xp.arange(m)
+        picked = logp[rows, safe]
+        w_y = (weight[safe] if weight is not None else xp.ones(m, dtype=x.dtype)) * valid
+        per_item = -w_y * picked
+        denom = w_y.sum()
+        if label_smoothing > 0:
+            smooth = -(logp * weight).sum(axis=1) if weight is not None else -logp.sum(axis=1)
+            per_item = (1 - label_smoothing) * per_item + (label_smoothing / c) * (smooth * valid)
+        self.save_for_backward(logp, safe, w_y, valid, weight)
+        self.reduction, self.ls, self.denom = reduction, label_smoothing, denom
+        return _reduce(per_item, reduction, denom)
+
+    def backward(self, grad):
+        logp, safe, w_y, valid, weight = self.saved_tensors
+        m, c = logp.shape
+        ls = self.ls
+        scale = _row_scale(grad, self.reduction, self.denom)
+        p = xp.exp(logp)
+        onehot = safe[:, None] == xp.arange(c)
+        # d/dx of (1-ls) * w_y * -logp[y]  is  (1-ls) * w_y * (p - onehot)
+        nll_w = ((1 - ls) * w_y)[:, None]
+        gx = nll_w * (p - onehot)
+        if ls > 0:
+            # d/dx of ls/C * sum_c w_c * -logp_c  is  ls/C * (sum(w) * p - w)
+            v = (ls / c) * valid[:, None]
+            if weight is None:
+                gx = gx + v * (c * p - 1)
+            else:
+                gx = gx + v * (weight.sum() * p - weight)
+        return gx * scale, None
+
+
+class CrossEntropyProbs(Function):
+    """Cross-entropy of logits (M, C) against class probabilities (M, C).
+
+    Per row: ``-sum_c w[c] * t[c] * logp[c]`` with ``t`` smoothed towards uniform by
+    ``label_smoothing``; ``mean`` divides by M (torch ignores the weights there).
+    """
+
+    def forward(self, x, target, weight, reduction, label_smoothing):
+        m, c = x.shape
+        t = target * (1 - label_smoothing) + label_smoothing / c if label_smoothing > 0 else target
+        logp = _log_softmax(x)
+        wt = t * weight if weight is not None else t
+        per_item = -(logp * wt).sum(axis=1)
+        self.save_for_backward(logp, wt, weight)
+        self.reduction, self.ls, self.denom = reduction, label_smoothing, m
+        return _reduce(per_item, reduction, m)
+
+    def backward(self, grad):
+        logp, wt, weight = self.saved_tensors
+        scale = _row_scale(grad, self.reduction, self.denom)
+        need_x, need_t = self.needs_input_grad[:2]
+        gx = gt = None
+        if need_x:
+            gx = (xp.exp(logp) * wt.sum(axis=1, keepdims=True) - wt) * scale
+        if need_t:
+            wl = logp * weight if weight is not None else logp
+            gt = -(1 - self.ls) * wl * scale
+        return gx, gt
+
+
+class NLLLoss(Function):
+    """Negative log-likelihood of log-probabilities (M, C) at class indices (M,):
+    ``-w[y] * x[y]``, with ``ignore_index`` and torch's weighted mean."""
+
+    def forward(self, x, target, weight, ignore_index, reduction):
+        m, c = x.shape
+        valid = target != ignore_index
+        check_targets(target, valid, c)
+        safe = xp.where(valid, target, 0)
+        w_y = (weight[safe] if weight is not None else xp.ones(m, dtype=x.dtype)) * valid
+        per_item = -w_y * x[xp.arange(m), safe]
+        denom = w_y.sum()
+        self.save_for_backward(safe, w_y)
+        self.reduction, self.denom, self.c = reduction, denom, c
+        return _reduce(per_item, reduction, denom)
+
+    def backward(self, grad):
+        safe, w_y = self.saved_tensors
+        scale = _row_scale(grad, self.reduction, self.denom)
+        onehot = safe[:, None] == xp.arange(self.c)
+        return xp.where(onehot, -w_y[:, None], xp.zeros((), dtype=w_y.dtype)) * scale, None
+
+
+def _per_element_scale(grad, reduction, n):
+    if reduction == "none":
+        return grad
+    return grad / n if reduction == "mean" else grad
+
+
+class BinaryCrossEntropy(Function):
+    """``-w * (t * log(p) + (1 - t) * log(1 - p))`` for probabilities ``p`` and targets of
+    the same shape; the logs are clamped at -100 and the backward divides by
+    ``max(p * (1 - p), 1e-12)``, exactly as torch does."""
+
+    def forward(self, p, target, weight, reduction):
+        if bool(((p < 0) | (p > 1)).any()):
+            raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 "
+                             "(apply sigmoid first, or use binary_cross_entropy_with_logits)")
+        log_p = xp.maximum(xp.log(p), -100.0)
+        log_1mp = xp.maximum(xp.log(1 - p), -100.0)
+        loss = -(target * log_p + (1 - target) * log_1mp)
+        if weight is not None:
+            loss = loss * weight
+        self.save_for_backward(p, target, weight, log_p, log_1mp)
+        self.reduction, self.n = reduction, p.size
+        return _reduce(loss, reduction, p.size)
+
+    def backward(self, grad):
+        p, target, weight, log_p, log_1mp = self.saved_tensors
+        g = _per_element_scale(grad, self.reduction, self.n)
+        if weight is not None:
+            g = g * weight
+        need_p, need_t = self.needs_input_grad[:2]
+        gp = g * (p - target) / xp.maximum(p * (1 - p), 1e-12) if need_p else None
+        gt = g * (log_1mp - log_p) if need_t else None
+        return gp, gt
+
+
+def _log_sigmoid(x):
+    return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """``w * ((1 - t) * x - lw * log(sigmoid(x)))`` with ``lw = (pos_weight - 1) * t + 1``
+    (``pos_weight`` broadcasts along the last dim); never overflows."""
+
+    def forward(self, x, target, weight, pos_weight, reduction):
+        log_sig = _log_sigmoid(x)
+        lw = (pos_weight - 1) * target + 1 if pos_weight is not None else None
+        loss = (1 - target) * x - (lw * log_sig if lw is not None else log_sig)
+        if weight is not None:
+            loss = loss * weight
+        self.save_for_backward(x, target, weight, pos_weight, log_sig)
+        self.reduction, self.n = reduction, loss.size
+        return _reduce(loss, reduction, loss.size)
+
+    def backward(self, grad):
+        x, target, weight, pos_weight, log_sig = self.saved_tensors
+        from tensorweaver.ops.elementwise import unbroadcast
+        g = _per_element_scale(grad, self.reduction, self.n)
+        if weight is not None:
+            g = g * weight
+        need_x, need_t = self.needs_input_grad[:2]
+        gx = gt = None
+        if need_x:
+            sig_neg = xp.exp(_log_sigmoid(-x))                        # 1 - sigmoid(x), stable
+            lw = (pos_weight - 1) * target + 1 if pos_weight is not None else 1
+            gx = unbroadcast(g * ((1 - target) - lw * sig_neg), x.shape)
+        if need_t:
+            dt = -x - (pos_weight - 1) * log_sig if pos_weight is not None else -x
+            gt = unbroadcast(g * dt, target.shape)
+        return gx, gt

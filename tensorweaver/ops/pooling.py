@@ -1,0 +1,141 @@
+"""2-D pooling: max, average and adaptive average, over the last two axes.
+
+Max and average pooling gather the ``kH * kW`` window offsets as strided slices
+(the same windows as the convolution's im2col), so the Python loop runs over kernel
+offsets, never over pixels. Their backward adds each offset's share of the gradient
+back into a zero (padded) input.
+"""
+from __future__ import annotations
+
+from tensorweaver import backend
+from tensorweaver.autograd.function import Function
+from tensorweaver.ops.conv import add_into, gather_windows, output_size, pad_hw, window_slices
+
+xp = backend.xp
+_host = backend.host_numpy()
+
+
+def pool_geometry(h, w, kernel, stride, padding, dilation, ceil_mode):
+    """(OH, OW) and the (top, bottom, left, right) padding that makes every window fit.
+
+    In ``ceil_mode`` the last window may hang past the padded input; the extra
+    bottom/right padding covers it.
+    """
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    oh = output_size(h, kh, sh, ph, ph, dh, ceil_mode)
+    ow = output_size(w, kw, sw, pw, pw, dw, ceil_mode)
+    bottom = max(ph, (oh - 1) * sh + dh * (kh - 1) + 1 - h - ph)
+    right = max(pw, (ow - 1) * sw + dw * (kw - 1) + 1 - w - pw)
+    return (oh, ow), (ph, bottom, pw, right)
+
+
+class MaxPool2d(Function):
+    """Max over each window of ``x`` (..., H, W) -> (..., OH, OW); padding counts as -inf.
+
+    Ties and NaNs behave as in torch: the first maximum (row-major within the
+    window) gets the gradient, and a NaN wins.
+    """
+
+    def forward(self, x, kernel, stride, padding, dilation, ceil_mode):
+        h, w = x.shape[-2:]
+        out_hw, pads = pool_geometry(h, w, kernel, stride, padding, dilation, ceil_mode)
+        slices = window_slices(kernel, stride, dilation, out_hw)
+        windows = gather_windows(pad_hw(x, pads, -xp.inf), slices, axis=0)   # (K, ..., OH, OW)
+        which = windows.argmax(axis=0)
+        self.save_for_backward(which)
+        self.geometry = (x.shape, pads, slices)
+        return windows.max(axis=0)
+
+    def backward(self, grad):
+        (which,) = self.saved_tensors
+        shape, (pt, pb, pl, pr), slices = self.geometry
+        gxp = xp.zeros(shape[:-2] + (shape[-2] + pt + pb, shape[-1] + pl + pr), dtype=grad.dtype)
+        zero = xp.zeros((), dtype=grad.dtype)
+        for k, (r, c) in enumerate(slices):
+            add_into(gxp, (Ellipsis, r, c), xp.where(which == k, grad, zero))
+        return gxp[..., pt:pt + shape[-2], pl:pl + shape[-1]]
+
+
+def max_pool2d_indices(x, kernel, stride, padding, dilation, ceil_mode):
+    """torch's ``return_indices``: the flat position ``row * W + col`` of each maximum
+    in its (H, W) input plane, as an int64 array shaped like the output."""
+    h, w = x.shape[-2:]
+    (oh, ow), pads = pool_geometry(h, w, kernel, stride, padding, dilation, ceil_mode)
+    slices = window_slices(kernel, stride, dilation, (oh, ow))
+    which = gather_windows(pad_hw(x, pads, -xp.inf), slices, axis=0).argmax(axis=0)
+    kw = kernel[1]
+    rows = xp.arange(oh).reshape(oh, 1) * stride[0] - padding[0] + (which // kw) * dilation[0]
+    cols = xp.arange(ow).reshape(1, ow) * stride[1] - padding[1] + (which % kw) * dilation[1]
+    return (rows * w + cols).astype(xp.int64)
+
+
+def _avg_divisor(h, w, out_hw, kernel, stride, padding, count_include_pad, dtype):
+    """Per-output-position divisor (OH, OW), following torch's rules: windows are
+    clipped to the padded input, and ``count_include_pad=False`` counts only real
+    input positions."""
+    def one_axis(size, out, k, s, p):
+        start = _host.arange(out) * s - p
+        end = _host.minimum(start + k, size + p)
+        full = end - start
+        real = _host.minimum(end, size) - _host.maximum(start, 0)
+        return full, real
+
+    full_h, real_h = one_axis(h, out_hw[0], kernel[0], stride[0], padding[0])
+    full_w, real_w = one_axis(w, out_hw[1], kernel[1], stride[1], padding[1])
+    div = _host.outer(real_h, real_w) if not count_include_pad else _host.outer(full_h, full_w)
+    return backend.from_host(div.astype(dtype))
+
+
+class AvgPool2d(Function):
+    """Mean over each window of ``x`` (..., H, W) -> (..., OH, OW).
+
+    ``divisor`` is a number or an (OH, OW) array (see ``_avg_divisor``).
+    """
+
+    def forward(self, x, kernel, stride, padding, ceil_mode, divisor):
+        h, w = x.shape[-2:]
+        out_hw, pads = pool_geometry(h, w, kernel, stride, padding, (1, 1), ceil_mode)
+        slices = window_slices(kernel, stride, (1, 1), out_hw)
+        xpad = pad_hw(x, pads)
+        total = None
+        for r, c in slices:
+            win = backend.getitem(xpad, (Ellipsis, r, c))
+            total = win.copy() if total is None else total + win
+        self.geometry = (x.shape, pads, slices, divisor)
+        return total / divisor
+
+    def backward(self, grad):
+        shape, (pt, pb, pl, pr), slices, divisor = self.geometry
+        share = grad / divisor
+        gxp = xp.zeros(shape[:-2] + (shape[-2] + pt + pb, shape[-1] + pl + pr), dtype=grad.dtype)
+        for r, c in slices:
+            add_into(gxp, (Ellipsis, r, c), share)
+        return gxp[..., pt:pt + shape[-2], pl:pl + shape[-1]]
+
+
+def adaptive_matrix(size, out, dtype):
+    """(out, size) averaging matrix: row i averages input[floor(i*size/out) : ceil((i+1)*size/out)]."""
+    m = _host.zeros((out, size), dtype=dtype)
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return backend.from_host(m)
+
+
+class AdaptiveAvgPool2d(Function):
+    """``x`` (N, C, H, W) -> (N, C, OH, OW) as two small matrix products,
+    ``Ph @ x @ Pw.T``, with torch's bin edges."""
+
+    def forward(self, x, out_hw):
+        ph = adaptive_matrix(x.shape[-2], out_hw[0], x.dtype)
+        pw = adaptive_matrix(x.shape[-1], out_hw[1], x.dtype)
+        self.mats = (ph, pw)
+        y = xp.tensordot(x, pw, axes=([x.ndim - 1], [1]))            # (..., H, OW)
+        y = xp.tensordot(y, ph, axes=([x.ndim - 2], [1]))            # (..., OW, OH)
+        return xp.swapaxes(y, -1, -2)
+
+    def backward(self, grad):
+        ph, pw = self.mats
+        g = xp.tensordot(grad, ph, axes=([grad.ndim - 2], [0]))      # (..., OW, H)
+        g = xp.tensordot(g, pw, axes=([grad.ndim - 2], [0]))         # (..., H, W)
+        return g
