@@ -14,11 +14,11 @@ fi
 # A bind-mounted folder that this uid cannot write to would lose every notebook save.
 for dir in "$work" "$work/labs"; do
     if [[ -d $dir && ! -w $dir ]]; then
-        owner=$(stat -c '%u:%g' "$dir")
-        echo "tensorweaver: warning: $dir (owner $owner) is not writable by uid $uid," \
-             "so notebooks cannot be saved there. Run as the folder's owner" \
-             "(make lab NB_UID=${owner%%:*}) or make it group-writable on the host" \
-             "(chgrp 100 <folder> && chmod g+rwx <folder>)." >&2
+        owner=$(stat -c '%u' "$dir")
+        fix="make the folder group-writable on the host (chgrp -R 100 FOLDER && chmod -R g+rwX FOLDER)"
+        [[ $owner -eq 0 ]] || fix="run as its owner (make lab NB_UID=$owner) or $fix"
+        echo "tensorweaver: warning: $dir (owner uid $owner) is not writable by uid $uid," \
+             "so notebooks cannot be saved there: $fix." >&2
     fi
 done
 

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# CI stage "containers": the images built from scratch and every suite run inside them.
+#
+#   1. Install Debian's docker.io and debootstrap (if missing); start dockerd and remember its
+#      PID, or reuse a daemon that is already running.
+#   2. Build the base image from Debian packages (no registry here; docker/base/), then the
+#      CPU and GPU images on it, and print their sizes.
+#   3. make test, make onnx, make test-gpu: the suites inside the containers.
+#   4. A `make lab` smoke test: start it detached, wait until healthy, /api/status with the
+#      token -> 200 and without -> 403, a lab notebook run through the server's kernel, stop.
+#   5. The container tests (pytest -m container) against those images.
+#   6. Stop the lab and the dockerd this script started (by PID), even on failure.
+#
+# Idempotent: a second run reuses the installed packages and a running daemon, and rebuilds
+# the images (the base is rebuilt every run, since the proxy's CA can differ per machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export BASE_IMAGE=${BASE_IMAGE:-local/bookworm-python:3.11}
+STATE=${TMPDIR:-/tmp}/tensorweaver-ci-docker
+mkdir -p "$STATE"
+DOCKERD_PID=""
+declare -a SUMMARY=()
+
+stage() {
+    local name=$1; shift
+    echo "::: docker stage $name: $*"
+    local t0=$SECONDS
+    "$@"
+    SUMMARY+=("$(printf '%-14s %4d s' "$name" $((SECONDS - t0)))")
+    echo "::: docker stage $name done in $((SECONDS - t0)) s"
+}
+
+cleanup() {
+    local status=$?
+    set +e
+    if docker info >/dev/null 2>&1; then
+        make --no-print-directory lab-stop >/dev/null 2>&1
+        # Images retagged by this run leave their predecessors dangling: keep the disk flat.
+        docker image prune --force >/dev/null 2>&1
+    fi
+    if [[ -n $DOCKERD_PID ]]; then
+        echo "::: stopping dockerd (pid $DOCKERD_PID)"
+        kill -TERM "$DOCKERD_PID" 2>/dev/null
+        for _ in $(seq 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
+        if kill -0 "$DOCKERD_PID" 2>/dev/null; then
+            echo "::: dockerd did not stop in 30 s; killing it"
+            kill -KILL "$DOCKERD_PID" 2>/dev/null
+        fi
+        rm -f "$STATE/dockerd.pid"
+    fi
+    [[ $status -eq 0 ]] || echo "::: containers stage FAILED (exit $status)" >&2
+    exit "$status"
+}
+trap cleanup EXIT
+
+install_packages() {
+    local missing=()
+    command -v dockerd >/dev/null || missing+=(docker.io)
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        echo "docker.io and debootstrap are installed"
+        return
+    fi
+    [[ $(id -u) -eq 0 ]] || { echo "error: installing ${missing[*]} needs root" >&2; return 1; }
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+start_daemon() {
+    if docker info >/dev/null 2>&1; then
+        echo "reusing the Docker daemon that is already running"
+        return
+    fi
+    local driver
+    for driver in overlay2 vfs; do
+        echo "starting dockerd (storage driver $driver), log: $STATE/dockerd.log"
+        dockerd --storage-driver="$driver" >"$STATE/dockerd.log" 2>&1 &
+        DOCKERD_PID=$!
+        echo "$DOCKERD_PID" >"$STATE/dockerd.pid"
+        for _ in $(seq 60); do
+            docker info >/dev/null 2>&1 && { echo "dockerd ready (pid $DOCKERD_PID)"; return; }
+            kill -0 "$DOCKERD_PID" 2>/dev/null || break
+            sleep 0.5
+        done
+        echo "dockerd with $driver did not come up:" >&2
+        tail -5 "$STATE/dockerd.log" >&2
+        kill -TERM "$DOCKERD_PID" 2>/dev/null; wait "$DOCKERD_PID" 2>/dev/null || true
+        DOCKERD_PID=""
+    done
+    echo "error: dockerd did not start (log: $STATE/dockerd.log)" >&2
+    return 1
+}
+
+build_images() {
+    make --no-print-directory build
+    make --no-print-directory build-gpu
+}
+
+http_status() {   # URL [TOKEN]
+    python3 - "$@" <<'EOF'
+import sys, urllib.error, urllib.request
+headers = {"Authorization": f"token {sys.argv[2]}"} if len(sys.argv) > 2 else {}
+try:
+    print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], headers=headers), timeout=10).status)
+except urllib.error.HTTPError as exc:
+    print(exc.code)
+EOF
+}
+
+lab_smoke() {
+    local port token t0 code notebook
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+    make --no-print-directory lab-stop >/dev/null
+    t0=$SECONDS
+    make --no-print-directory lab DETACH=1 PORT="$port" JUPYTER_TOKEN="$token"
+    until [[ $(docker inspect --format '{{.State.Health.Status}}' tensorweaver-lab) == healthy ]]; do
+        (( SECONDS - t0 < 120 )) || { docker logs --tail 30 tensorweaver-lab; echo "error: lab not healthy in 120 s" >&2; return 1; }
+        sleep 1
+    done
+    echo "lab container healthy $((SECONDS - t0)) s after make lab started (build check included)"
+    code=$(http_status "http://127.0.0.1:$port/api/status" "$token")
+    echo "GET /api/status with the token: $code"
+    [[ $code == 200 ]] || { echo "error: expected 200" >&2; return 1; }
+    code=$(http_status "http://127.0.0.1:$port/api/status")
+    echo "GET /api/status without a token: $code"
+    [[ $code == 403 ]] || { echo "error: expected 403" >&2; return 1; }
+    notebook=$(cd labs && ls 00_*.ipynb 2>/dev/null | head -1 || true)
+    docker exec -i tensorweaver-lab python - ${notebook:+"labs/$notebook"} <docker/run_notebook.py
+    make --no-print-directory lab-stop
+}
+
+container_tests() {
+    make --no-print-directory venv
+    .venv/bin/python -m pytest -m container $PYTEST_ARGS
+}
+
+image_sizes() {
+    docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
+        | grep -E "^(tensorweaver-lab:|${BASE_IMAGE%%:*}:)" | sed 's/^/  /'
+}
+
+PYTEST_ARGS=${PYTEST_ARGS:-}
+stage setup install_packages
+stage daemon start_daemon
+stage base-image docker/base/build-base.sh --tag "$BASE_IMAGE"
+stage build build_images
+stage test make --no-print-directory test
+stage onnx make --no-print-directory onnx
+stage test-gpu make --no-print-directory test-gpu
+stage lab-smoke lab_smoke
+stage container-tests container_tests
+
+echo "::: image sizes"
+image_sizes
+echo "::: docker stage times"
+printf '  %s\n' "${SUMMARY[@]}"
