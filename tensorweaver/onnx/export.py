@@ -79,7 +79,7 @@ def to_model(model, args, input_names=None, output_names=None, dynamic_axes=None
     proto = _assemble(graph, input_names, t1.inputs, values, outputs, axes)
     try:
         onnx.checker.check_model(proto, full_check=True)
-    except onnx.checker.ValidationError as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"ONNX export produced a graph that onnx.checker rejects (a bug in an op "
                           f"mapping in tensorweaver/onnx/symbolic/): {exc}") from exc
     return proto

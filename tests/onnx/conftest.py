@@ -27,12 +27,12 @@ def _eval_forward(model, args):
 def roundtrip(tmp_path):
     """``roundtrip(model, make_args, ...)`` -> the exported onnx.ModelProto.
 
-    ``make_args(batch)`` returns the model's arguments for a batch size. Axis 0 of
-    every input is the dynamic axis "batch" (and of every output, unless
-    ``batch_out=False``). The export is written to a file, reloaded, checked with
+    ``make_args(batch)`` returns the model's arguments for a batch size. Axis
+    ``batch_axis`` (0) of every input is the dynamic axis "batch" (and of every
+    output, unless ``batch_out=False``). The export is written to a file, reloaded, checked with
     ``full_check``, then run in ONNX Runtime for each batch size in ``batches``.
     """
-    def run(model, make_args, *, batches=BATCHES, batch_out=True, opset=17, atol=1e-5,
+    def run(model, make_args, *, batches=BATCHES, batch_out=True, batch_axis=0, opset=17, atol=1e-5,
             rtol=1e-5, exact=False):
         args = make_args(batches[0])
         args = args if isinstance(args, tuple) else (args,)
@@ -40,9 +40,9 @@ def roundtrip(tmp_path):
         n_out = len(_eval_forward(model, args))
         in_names = ["x"] if n_in == 1 else [f"x{i}" for i in range(n_in)]
         out_names = ["y"] if n_out == 1 else [f"y{i}" for i in range(n_out)]
-        axes = {n: {0: "batch"} for n in in_names}
+        axes = {n: {batch_axis: "batch"} for n in in_names}
         if batch_out:
-            axes.update({n: {0: "batch"} for n in out_names})
+            axes.update({n: {batch_axis: "batch"} for n in out_names})
         path = tmp_path / "model.onnx"
         proto = twonnx.export(model, args, str(path), input_names=in_names,
                               output_names=out_names, dynamic_axes=axes, opset_version=opset)

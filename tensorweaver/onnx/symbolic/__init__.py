@@ -3,5 +3,6 @@
 Importing this package registers them all (``tensorweaver.onnx.registry``).
 """
 from tensorweaver.onnx.symbolic import (  # noqa: F401
-    elementwise, indexing, linalg, reduction, shape,
+    conv, dropout, elementwise, embedding, indexing, linalg, loss, normalization, pooling,
+    reduction, shape,
 )

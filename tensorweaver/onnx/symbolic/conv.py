@@ -1,0 +1,15 @@
+"""Convolution: Conv2d -> Conv."""
+from __future__ import annotations
+
+from tensorweaver.ops import conv
+from tensorweaver.onnx.registry import register
+
+
+@register(conv.Conv2d)
+def conv2d(g, n):
+    """``x`` (N, C, H, W), ``weight`` (O, C/groups, kH, kW), optional ``bias`` (O,)."""
+    stride, padding, dilation, groups = n.args[3:7]
+    top, bottom, left, right = padding
+    return g.op("Conv", n.input(0), n.input(1), n.input(2),
+                kernel_shape=list(n.in_shape(1)[2:]), strides=list(stride),
+                pads=[top, left, bottom, right], dilations=list(dilation), group=groups)
