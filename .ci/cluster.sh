@@ -34,8 +34,11 @@ if ((${#need[@]})); then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# The lab runs in the project venv in CI (Apptainer is not packaged in Debian 12).
+# The labs run in the project venv in CI (Apptainer is not packaged in Debian 12).
 [[ -x .venv/bin/python ]] || make venv
+# The Legate launcher tests use the cuPyNumeric venv when one was built (`make venv-gpu`);
+# on a host without an NVIDIA driver Legate needs the CUDA driver stand-in.
+[[ ! -x ${GPU_VENV:-.venv-gpu}/bin/python ]] || make cuda-stand-in
 
 # --------------------------------------------------------------------------- 2. daemons
 state=$(mktemp -d "${TMPDIR:-/tmp}/tensorweaver-slurm.XXXXXX")
@@ -93,7 +96,7 @@ chmod 400 "$state/munge/munge.key"
 munge_socket=$state/munge-run/munge.socket.2
 munged -F --force --key-file="$state/munge/munge.key" --socket="$munge_socket" \
     --pid-file="$state/munged.pid" --log-file="$state/munged.log" \
-    --seed-file="$state/munge/munged.seed" &
+    --seed-file="$state/munge/munged.seed" >"$state/munged.stderr.log" 2>&1 &
 pids+=($!)
 
 mkdir -p "$state/ctld" "$state/spool"
@@ -133,10 +136,11 @@ export SLURM_CONF=$state/slurm.conf
 
 for _ in {1..40}; do [[ -S $munge_socket ]] && break; sleep 0.25; done
 [[ -S $munge_socket ]] || { log "munged did not start"; exit 1; }
-slurmctld -D -i -f "$SLURM_CONF" &
+# In the foreground the daemons also log to stderr: keep that out of the test output.
+slurmctld -D -i -f "$SLURM_CONF" >"$state/slurmctld.stderr.log" 2>&1 &
 pids+=($!)
 for _ in {1..40}; do scontrol ping >/dev/null 2>&1 && break; sleep 0.25; done
-slurmd -D -N "$node" -f "$SLURM_CONF" &
+slurmd -D -N "$node" -f "$SLURM_CONF" >"$state/slurmd.stderr.log" 2>&1 &
 pids+=($!)
 for _ in {1..60}; do
     [[ $(sinfo -h -n "$node" -o %t 2>/dev/null) == idle ]] && break

@@ -7,6 +7,7 @@ is not packaged in Debian 12, so the jobs here run the lab in the project's venv
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -21,7 +22,8 @@ pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("slurm")]
 
 QUICK_LAB = "labs/00_environment.ipynb"       # a few seconds on NumPy
 VENV = REPO / ".venv"
-GPU_VENV = REPO / ".venv-gpu"
+# The cuPyNumeric venv (`make venv-gpu`); GPU_VENV=... picks another, as in the Makefile.
+GPU_VENV = REPO / os.environ.get("GPU_VENV", ".venv-gpu")
 
 
 def needs_venv():
@@ -93,7 +95,8 @@ def test_apptainer_runtime_without_apptainer_says_so(tmp_path):
 def legate_venv_problem() -> str:
     python = GPU_VENV / "bin" / "python"
     if not python.is_file():
-        return f"no cuPyNumeric venv at {GPU_VENV} (create it with `make venv-gpu`)"
+        return (f"no cuPyNumeric venv at {GPU_VENV} (create it with `make venv-gpu`, or name "
+                "another with GPU_VENV=)")
     probe = subprocess.run([str(python), "-c", "import legate.driver, IPython, nbformat"],
                            capture_output=True, text=True)
     if probe.returncode != 0:
@@ -115,7 +118,7 @@ def test_multi_template_runs_the_lab_through_legate_srun(tmp_path):
     """`legate --launcher srun` inside the job: one rank, Legate in CPU mode (no GPU here)."""
     job = render("multi", tmp_path, "--lab", QUICK_LAB, "--runtime", "venv", "--nodes", "1",
                  "--ranks-per-node", "1", "--gpus", "0", "--cpus", "2", "--sysmem", "1000",
-                 "--quick")
+                 "--quick", "--venv", str(GPU_VENV))
     done = wait(submit(job), tmp_path)
     assert done.state == "COMPLETED", f"job {done.job_id} ended {done.state}:\n{done.log[-4000:]}"
     report = read_json(tmp_path / "00_environment.metrics.json")
@@ -139,7 +142,8 @@ def test_two_ranks_on_a_legate_without_networking_fail_early_with_the_fix(tmp_pa
     if "networks: none" not in networks:
         pytest.skip(f"this Legate has networking ({networks.strip()}): two ranks can run")
     job = render("multi", tmp_path, "--lab", QUICK_LAB, "--runtime", "venv", "--nodes", "1",
-                 "--ranks-per-node", "2", "--gpus", "0", "--cpus", "1", "--sysmem", "500")
+                 "--ranks-per-node", "2", "--gpus", "0", "--cpus", "1", "--sysmem", "500",
+                 "--venv", str(GPU_VENV))
     done = wait(submit(job), tmp_path)
     assert done.state == "FAILED"
     assert "2 Legate ranks were asked for, but this Legate build has no networking" in done.log

@@ -1,0 +1,249 @@
+"""The job templates, without Slurm: what render.py writes, and what the jobs then run.
+
+The rendered jobs are executed with bash against stand-in `srun`, `apptainer`, `legate` and
+`python` commands that record their arguments and environment, so the launcher flags and
+the Apptainer invocation are checked exactly as a cluster would receive them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slurmjobs import RENDER, REPO, render
+
+pytestmark = pytest.mark.unit
+
+sys.path.insert(0, str(RENDER.parent))
+import render as renderer  # noqa: E402  (docker/cluster/render.py)
+
+
+def sbatch_lines(job: Path) -> list:
+    return [line.split(None, 1)[1] for line in job.read_text().splitlines()
+            if line.startswith("#SBATCH")]
+
+
+# --------------------------------------------------------------------------- rendering
+@pytest.mark.parametrize("mode", sorted(renderer.TEMPLATES))
+def test_every_template_renders_to_valid_bash(tmp_path, mode):
+    job = render(mode, tmp_path)
+    assert job.name == f"tw-00_environment-{mode}.sbatch" and os.access(job, os.X_OK)
+    text = job.read_text()
+    assert "{{" not in text and "}}" not in text.replace("${", "")
+    subprocess.run(["bash", "-n", str(job)], check=True)
+    assert text.startswith("#!/bin/bash\n")
+    assert "--output=%x-%j.out" in sbatch_lines(job)
+
+
+def test_cpu_template_asks_for_one_node_and_no_gpu(tmp_path):
+    job = render("cpu", tmp_path, "--lab", "01", "--cpus", "4", "--time", "10:00")
+    assert sbatch_lines(job) == ["--job-name=tw-01_tensors-cpu", "--output=%x-%j.out",
+                                 "--nodes=1", "--ntasks=1", "--cpus-per-task=4", "--time=10:00"]
+    assert "TW_LAB=${TW_LAB:-labs/01_tensors.ipynb}" in job.read_text()
+    assert "TW_BACKEND=${TW_BACKEND:-numpy}" in job.read_text()
+
+
+def test_gpu_template_asks_for_the_gpus_and_sizes_legate(tmp_path):
+    job = render("gpu", tmp_path, "--gpus", "4", "--partition", "gpu", "--account", "proj",
+                 "--mem", "64G", "--fbmem", "70000", "--sysmem", "8000")
+    lines = sbatch_lines(job)
+    assert "--gpus-per-node=4" in lines and "--partition=gpu" in lines
+    assert "--account=proj" in lines and "--mem=64G" in lines and "--nodes=1" in lines
+    assert 'LEGATE_CONFIG="--gpus 4 --cpus 1 --utility 2 --sysmem 8000 --fbmem 70000"' in job.read_text()
+
+
+def test_multi_template_asks_for_nodes_and_ranks(tmp_path):
+    job = render("multi", tmp_path, "--nodes", "4", "--gpus", "8", "--ranks-per-node", "2",
+                 "--cpus", "16", "--time", "2:00:00")
+    lines = sbatch_lines(job)
+    for expected in ("--nodes=4", "--ntasks-per-node=2", "--gpus-per-node=8",
+                     "--cpus-per-task=16", "--time=2:00:00"):
+        assert expected in lines, (expected, lines)
+    assert not [line for line in lines if line.startswith(("--partition", "--account", "--mem"))]
+
+
+@pytest.mark.parametrize("options, message", [
+    (["gpu", "--gpus", "0"], "needs --gpus 1 or more"),
+    (["cpu", "--gpus", "2"], "use `gpu`"),
+    (["cpu", "--nodes", "2"], "use the `multi` template"),
+    (["multi", "--gpus", "3", "--ranks-per-node", "2"], "cannot be split evenly"),
+    (["multi", "--runtime", "docker"], "apptainer or venv"),
+    (["gpu", "--backend", "numpy"], "use the `cpu` template"),
+    (["cpu", "--lab", "99"], "available: 00_environment.ipynb"),
+    (["cpu", "--time", "1h"], "Slurm's format"),
+    (["cpu", "--partition", "gpu;rm"], "letters, digits"),
+    (["cpu", "--runtime", "podman"], "apptainer, docker or venv"),
+])
+def test_bad_options_are_refused_with_the_fix(tmp_path, options, message):
+    done = subprocess.run([sys.executable, str(RENDER), *options, "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not list(tmp_path.glob("*.sbatch"))
+
+
+def test_lab_can_be_named_by_number_name_or_path():
+    for given in ("02", "02_autodiff", "02_autodiff.ipynb", "labs/02_autodiff.ipynb"):
+        assert renderer.resolve_lab(given) == "labs/02_autodiff.ipynb"
+
+
+def test_submit_without_sbatch_says_where_to_run(tmp_path):
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(RENDER), "cpu", "--out", str(tmp_path), "--submit"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 2
+    assert "sbatch is not on PATH" in done.stderr and "login node" in done.stderr
+
+
+# --------------------------------------------------------------------------- what jobs run
+STUB = """#!/bin/bash
+# Records how it was called ({name}), then plays its part.
+python3 - "$@" <<'PY' >>"{log}"
+import json, os, sys
+print(json.dumps({{"cmd": "{name}", "argv": sys.argv[1:],
+                  "env": {{k: v for k, v in os.environ.items() if k.startswith(("APPTAINERENV_", "LEGATE", "TENSORWEAVER", "JUPYTER", "SLURM_PROCID"))}}}}))
+PY
+{then}
+"""
+
+
+def stub(bin_dir: Path, name: str, log: Path, then: str = "") -> None:
+    path = bin_dir / name
+    path.write_text(STUB.format(name=name, log=log, then=then))
+    path.chmod(0o755)
+
+
+def run_job(job: Path, tmp_path: Path, env: dict) -> list:
+    """Run a rendered job with bash as Slurm would on the batch node; the recorded calls."""
+    log = tmp_path / "calls.jsonl"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    # srun and apptainer run the command they were given after their own flags; legate and
+    # python (the venv's) only record.
+    stub(bin_dir, "srun", log, then='while [[ $1 == --* ]]; do shift; done; exec "$@"')
+    stub(bin_dir, "apptainer", log, then="exit 0")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    stub(venv / "bin", "legate", log)
+    stub(venv / "bin", "python", log)
+    submit_dir = tmp_path / "submit"
+    submit_dir.mkdir(exist_ok=True)
+    (tmp_path / "image.sif").write_text("")
+    base = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
+            "SLURM_SUBMIT_DIR": str(submit_dir), "SLURM_JOB_ID": "42", "TW_VENV": str(venv),
+            "TW_IMAGE": str(tmp_path / "image.sif")}
+    done = subprocess.run(["bash", str(job)], cwd=submit_dir, capture_output=True, text=True,
+                          env={**base, **env}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_multi_job_runs_legate_with_the_srun_launcher(tmp_path):
+    job = render("multi", tmp_path, "--nodes", "4", "--gpus", "8", "--ranks-per-node", "2",
+                 "--fbmem", "70000", "--lab", "03", "--runtime", "venv")
+    calls = run_job(job, tmp_path, {"SLURM_JOB_NUM_NODES": "4"})
+    check, launch = calls
+    assert check["cmd"] == "python" and check["argv"][1:] == ["--check-networking", "8"]
+    assert launch["cmd"] == "legate"
+    submit = tmp_path / "submit"
+    assert launch["argv"] == [
+        "--launcher", "srun",
+        "--nodes", "4", "--ranks-per-node", "2", "--gpus", "4", "--cpus", "1", "--utility", "1",
+        "--sysmem", "4000", "--fbmem", "70000",
+        f"{submit}/.tensorweaver/run_lab_ranks.py", "labs/03_linear_regression.ipynb",
+        "--backend", "cupynumeric",
+        "--output", f"{submit}/03_linear_regression.executed.ipynb",
+        "--metrics", f"{submit}/03_linear_regression.metrics.json"]
+    # The runner it starts is the one in the repo, written next to the outputs.
+    written = (submit / ".tensorweaver" / "run_lab_ranks.py").read_text()
+    assert written == (RENDER.parent / "run_lab_ranks.py").read_text()
+
+
+def test_multi_job_can_use_mpirun_with_extra_flags(tmp_path):
+    job = render("multi", tmp_path, "--nodes", "2", "--gpus", "0", "--cpus", "4",
+                 "--runtime", "venv")
+    calls = run_job(job, tmp_path, {"SLURM_JOB_NUM_NODES": "2", "TW_LAUNCHER": "mpirun",
+                                    "TW_LAUNCHER_ARGS": "--mca btl tcp,self"})
+    assert calls[-1]["argv"][:13] == [
+        "--launcher", "mpirun", "--launcher-extra=--mca btl tcp,self",
+        "--nodes", "2", "--ranks-per-node", "1", "--gpus", "0", "--cpus", "3", "--utility", "1"]
+
+
+def test_multi_job_in_apptainer_starts_one_container_per_rank(tmp_path):
+    job = render("multi", tmp_path, "--nodes", "2", "--gpus", "4", "--ranks-per-node", "4",
+                 "--cpus", "8", "--lab", "01")
+    calls = run_job(job, tmp_path, {"SLURM_JOB_NUM_NODES": "2", "SLURM_CPUS_PER_TASK": "8"})
+    srun = next(c for c in calls if c["cmd"] == "srun")
+    submit, image = tmp_path / "submit", tmp_path / "image.sif"
+    assert srun["argv"][:4] == ["--nodes=2", "--ntasks-per-node=4", "--cpus-per-task=8", "apptainer"]
+    container = srun["argv"][4:]
+    assert container[:11] == ["exec", "--nv", "--contain", "--bind", f"{submit}:/work",
+                              "--home", f"{submit}/.tensorweaver/home-42:/home/tw",
+                              "--pwd", "/home/jovyan/work", str(image), "legate"]
+    assert container[11:23] == ["--nodes", "2", "--ranks-per-node", "4", "--gpus", "1",
+                                "--cpus", "1", "--utility", "1", "--sysmem", "4000"]
+    assert container[23] == "/work/.tensorweaver/run_lab_ranks.py"
+    assert "--output" in container and "/work/01_tensors.executed.ipynb" in container
+
+
+def test_cpu_job_in_apptainer_is_contained_with_a_writable_home(tmp_path):
+    job = render("cpu", tmp_path, "--lab", "02", "--quick")
+    (call,) = run_job(job, tmp_path, {})
+    argv, env = call["argv"], call["env"]
+    assert argv[:2] == ["exec", "--containall"]          # no --nv without GPUs
+    assert argv[argv.index("--bind") + 1] == f"{tmp_path / 'submit'}:/work"
+    home = argv[argv.index("--home") + 1]
+    assert home.endswith(":/home/tw") and home.startswith(str(tmp_path / "tensorweaver-job-42."))
+    assert argv[argv.index("--pwd") + 1] == "/home/jovyan/work"
+    assert argv[argv.index(str(tmp_path / "image.sif")) + 1:] == [
+        "python", "-m", "tensorweaver.labs", "run", "labs/02_autodiff.ipynb", "--backend",
+        "numpy", "--quick", "--output", "/work/02_autodiff.executed.ipynb",
+        "--metrics", "/work/02_autodiff.metrics.json"]
+    # The image is read-only and --containall clears the environment: Apptainer passes these in.
+    assert env["APPTAINERENV_JUPYTER_RUNTIME_DIR"] == "/home/tw/.jupyter-runtime"
+    assert env["APPTAINERENV_TENSORWEAVER_BACKEND"] == "numpy"
+    assert "APPTAINERENV_LEGATE_CONFIG" not in env
+    # The job's scratch folder (the writable home) is gone when the job ends.
+    assert not list(tmp_path.glob("tensorweaver-job-42.*"))
+
+
+def test_gpu_job_in_apptainer_passes_the_gpus_slurm_gave_it(tmp_path):
+    job = render("gpu", tmp_path, "--gpus", "2")
+    (call,) = run_job(job, tmp_path, {"CUDA_VISIBLE_DEVICES": "2,3"})
+    assert call["argv"][:3] == ["exec", "--nv", "--containall"]
+    assert call["env"]["APPTAINERENV_CUDA_VISIBLE_DEVICES"] == "2,3"
+    assert call["env"]["APPTAINERENV_LEGATE_CONFIG"] == "--gpus 2 --cpus 1 --utility 2 --sysmem 4000"
+    assert call["env"]["APPTAINERENV_TENSORWEAVER_BACKEND"] == "cupynumeric"
+
+
+def test_cpu_job_on_cupynumeric_sizes_legate_to_the_allocation(tmp_path):
+    job = render("cpu", tmp_path, "--backend", "cupynumeric", "--cpus", "6", "--sysmem", "3000",
+                 "--runtime", "venv")
+    (call,) = run_job(job, tmp_path, {"SLURM_CPUS_PER_TASK": "6"})
+    assert call["env"]["LEGATE_CONFIG"] == "--cpus 5 --gpus 0 --omps 0 --utility 1 --sysmem 3000"
+    assert call["env"]["LEGATE_AUTO_CONFIG"] == "0"
+
+
+def test_a_job_without_its_runtime_fails_with_the_fix(tmp_path):
+    job = render("cpu", tmp_path)
+    done = subprocess.run(["bash", str(job)], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "TW_RUNTIME": "apptainer",
+                               "TW_IMAGE": str(tmp_path / "missing.sif"), "HOME": str(tmp_path)})
+    if re.search("apptainer is not installed", done.stderr):
+        assert "TW_RUNTIME=venv" in done.stderr
+    else:        # apptainer exists on this machine: the missing image is named instead
+        assert "no Apptainer image at" in done.stderr and "make sif" in done.stderr
+    assert done.returncode == 2
+
+
+def test_make_sif_without_apptainer_says_how_to_get_it(tmp_path):
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "sif"],
+                          capture_output=True, text=True,
+                          env={"PATH": str(tmp_path), "HOME": str(tmp_path)}, timeout=60,
+                          executable="/usr/bin/make")
+    assert done.returncode != 0
+    assert "apptainer is not installed" in done.stderr, done.stderr
