@@ -92,6 +92,9 @@ LAYERS = [
     ("LogSoftmax", lambda: nn.LogSoftmax(dim=1), lambda n: x(n, 6), {}),
     ("Flatten", nn.Flatten, lambda n: x(n, 2, 3, 2), {}),
     ("Identity", nn.Identity, lambda n: x(n, 6), {}),
+    ("SiLU", nn.SiLU, lambda n: x(n, 6), {}),
+    ("Unflatten", lambda: nn.Unflatten(1, (2, 3)), lambda n: x(n, 6), {}),
+    ("Dropout2d_eval", lambda: nn.Dropout2d(0.3), lambda n: x(n, 3, 4, 4), {}),
     ("MultiheadAttention", lambda: SelfAttention(), lambda n: x(n, 5, 8), {}),
     ("MultiheadAttention_causal_no_weights", lambda: SelfAttention(need_weights=False, causal=True),
      lambda n: x(n, 5, 8), {}),
@@ -99,6 +102,31 @@ LAYERS = [
     ("MultiheadAttention_kdim_vdim", CrossAttention, lambda n: (x(4, n, 8), x(3, n, 6), x(3, n, 5)),
      {"batch_axis": 1}),
 ]
+
+
+W5 = tw.rand(5) + 0.5
+LOSSES = [
+    ("MSELoss", lambda r: nn.MSELoss(reduction=r), lambda n: (x(n, 5), x(n, 5))),
+    ("L1Loss", lambda r: nn.L1Loss(reduction=r), lambda n: (x(n, 5), x(n, 5))),
+    ("CrossEntropyLoss", lambda r: nn.CrossEntropyLoss(reduction=r), lambda n: (x(n, 5), ids(5)(n))),
+    ("CrossEntropyLoss_weight_ignore_smoothing",
+     lambda r: nn.CrossEntropyLoss(weight=W5, ignore_index=1, reduction=r, label_smoothing=0.1),
+     lambda n: (x(n, 5), ids(5)(n))),
+    ("CrossEntropyLoss_spatial", lambda r: nn.CrossEntropyLoss(reduction=r), lambda n: (x(n, 5, 3), ids(5, 3)(n))),
+    ("CrossEntropyLoss_probabilities", lambda r: nn.CrossEntropyLoss(reduction=r, label_smoothing=0.2),
+     lambda n: (x(n, 5), tw.rand(n, 5).softmax(1))),
+    ("NLLLoss", lambda r: nn.NLLLoss(weight=W5, ignore_index=0, reduction=r),
+     lambda n: (x(n, 5).log_softmax(1), ids(5)(n))),
+    ("BCELoss", lambda r: nn.BCELoss(weight=W5, reduction=r), lambda n: (tw.rand(n, 5), tw.rand(n, 5))),
+    ("BCEWithLogitsLoss", lambda r: nn.BCEWithLogitsLoss(pos_weight=W5, reduction=r),
+     lambda n: (20 * x(n, 5), tw.rand(n, 5))),
+]
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("make_loss, make_args", [c[1:] for c in LOSSES], ids=[c[0] for c in LOSSES])
+def test_loss_round_trip(roundtrip, make_loss, make_args, reduction):
+    roundtrip(make_loss(reduction), make_args, batch_out=reduction == "none")
 
 
 @pytest.mark.parametrize("make_module, make_args, options", [c[1:] for c in LAYERS], ids=[c[0] for c in LAYERS])
