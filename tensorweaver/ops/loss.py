@@ -154,17 +154,26 @@ def _per_element_scale(grad, reduction, n):
     return grad / n if reduction == "mean" else grad
 
 
+#: torch's BCE backward guards the division with a float32 1e-12 (also for float64 inputs).
+_BCE_EPS = 9.999999960041972e-13
+
+
+def _clamped_log(a):
+    """``max(log(a), -100)`` for ``a`` in [0, 1], without a log(0) warning."""
+    positive = a > 0
+    return xp.where(positive, xp.maximum(xp.log(xp.where(positive, a, 1.0)), -100.0), -100.0)
+
+
 class BinaryCrossEntropy(Function):
     """``-w * (t * log(p) + (1 - t) * log(1 - p))`` for probabilities ``p`` and targets of
     the same shape; the logs are clamped at -100 and the backward divides by
-    ``max(p * (1 - p), 1e-12)``, exactly as torch does."""
+    ``max(p * (1 - p), 1e-12)``, as torch does."""
 
     def forward(self, p, target, weight, reduction):
         if bool(((p < 0) | (p > 1)).any()):
             raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 "
                              "(apply sigmoid first, or use binary_cross_entropy_with_logits)")
-        log_p = xp.maximum(xp.log(p), -100.0)
-        log_1mp = xp.maximum(xp.log(1 - p), -100.0)
+        log_p, log_1mp = _clamped_log(p), _clamped_log(1 - p)
         loss = -(target * log_p + (1 - target) * log_1mp)
         if weight is not None:
             loss = loss * weight
@@ -178,7 +187,7 @@ class BinaryCrossEntropy(Function):
         if weight is not None:
             g = g * weight
         need_p, need_t = self.needs_input_grad[:2]
-        gp = g * (p - target) / xp.maximum(p * (1 - p), 1e-12) if need_p else None
+        gp = g * (p - target) / xp.maximum((1 - p) * p, _BCE_EPS) if need_p else None
         gt = g * (log_1mp - log_p) if need_t else None
         return gp, gt
 
