@@ -1,6 +1,5 @@
 """Every differentiable op of the engine, exported alone and run in ONNX Runtime at two
 batch sizes (axis 0 dynamic), against the engine's forward (float32, atol 1e-5)."""
-import numpy as np
 import pytest
 
 import tensorweaver as tw
