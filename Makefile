@@ -225,3 +225,49 @@ bench-backends: venv-gpu ## MLP step time on NumPy vs cuPyNumeric (on Legate CPU
 
 
 # ---------------------------------------------------------------- cluster (Slurm, Apptainer)
+# Labs as Slurm batch jobs (docker/cluster/): Legate is the distributed engine, the GPU image
+# runs through Apptainer (`make sif`), or a venv (RUNTIME=venv). GPUS here means GPUs per
+# node; its container default (auto) means "the template's default" (1 for gpu/multi).
+SIF        ?= tensorweaver-gpu.sif
+MODE       ?= gpu
+LAB        ?= labs/00_environment.ipynb
+NODES      ?=
+RANKS_PER_NODE ?=
+PARTITION  ?=
+TIME       ?=
+ACCOUNT    ?=
+RUNTIME    ?= apptainer
+JOB_DIR    ?= out/cluster
+# More render.py options, e.g. CLUSTER_ARGS="--fbmem 70000 --quick --mem 64G".
+CLUSTER_ARGS ?=
+RENDER_ARGS = $(MODE) --lab $(LAB) --runtime $(RUNTIME) --out $(JOB_DIR) \
+	$(if $(NODES),--nodes $(NODES)) $(if $(filter-out auto,$(GPUS)),--gpus $(GPUS)) \
+	$(if $(RANKS_PER_NODE),--ranks-per-node $(RANKS_PER_NODE)) \
+	$(if $(PARTITION),--partition $(PARTITION)) $(if $(TIME),--time $(TIME)) \
+	$(if $(ACCOUNT),--account $(ACCOUNT)) \
+	$(if $(filter apptainer,$(RUNTIME)),--image $(abspath $(SIF))) $(CLUSTER_ARGS)
+
+.PHONY: apptainer-check
+apptainer-check:
+	@command -v apptainer >/dev/null 2>&1 || { echo "make sif: apptainer is not installed" \
+	    "(it is not packaged in Debian 12; see https://apptainer.org/docs/admin/main/installation.html)." \
+	    "Build the SIF on a machine that has both apptainer and Docker (many clusters' login" \
+	    "nodes have apptainer: \`docker save $(GPU_IMAGE) -o tw.tar\`, copy it there, then" \
+	    "\`apptainer build $(SIF) docker-archive:tw.tar\`)." >&2; exit 1; }
+
+.PHONY: sif
+sif: apptainer-check build-gpu ## Build tensorweaver-gpu.sif (SIF=) from the GPU image, for Apptainer
+	apptainer build --force $(SIF) docker-daemon:$(GPU_IMAGE)
+	@ls -l $(SIF)
+
+.PHONY: cluster-render
+cluster-render: ## Write a Slurm job for a lab to JOB_DIR without submitting it (same options)
+	@$(PYTHON) docker/cluster/render.py $(RENDER_ARGS)
+
+.PHONY: cluster-job
+cluster-job: ## sbatch a lab: LAB= NODES= GPUS= MODE=gpu|cpu|multi|jupyter PARTITION= TIME=
+	@$(PYTHON) docker/cluster/render.py $(RENDER_ARGS) --submit
+
+.PHONY: test-cluster
+test-cluster: ## The cluster tests on a one-node Slurm started on 127.0.0.1 (root: installs slurm-wlm)
+	bash .ci/cluster.sh $(PYTEST_ARGS)

@@ -45,7 +45,7 @@ state=$(mktemp -d "${TMPDIR:-/tmp}/tensorweaver-slurm.XXXXXX")
 pids=()
 
 stop_cluster() {
-    local rc=$? pid waited
+    local rc=$? pid _
     set +e
     if [[ -f $state/slurm.conf ]]; then
         # Jobs outlive slurmd (slurmstepd detaches): cancel them while the controller is up.
@@ -53,7 +53,7 @@ stop_cluster() {
         if ((${#jobs[@]})); then
             log "cancelling leftover jobs: ${jobs[*]}"
             SLURM_CONF=$state/slurm.conf scancel "${jobs[@]}"
-            for waited in {1..20}; do
+            for _ in {1..20}; do
                 [[ -z $(SLURM_CONF=$state/slurm.conf squeue -h -o %i 2>/dev/null) ]] && break
                 sleep 0.5
             done
@@ -61,7 +61,7 @@ stop_cluster() {
     fi
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
     for pid in "${pids[@]}"; do
-        for waited in {1..20}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        for _ in {1..20}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
         kill -0 "$pid" 2>/dev/null && { log "PID $pid ignored SIGTERM; SIGKILL"; kill -KILL "$pid"; }
     done
     if ((rc != 0)); then

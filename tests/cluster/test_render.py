@@ -153,7 +153,7 @@ def test_multi_job_runs_legate_with_the_srun_launcher(tmp_path):
     assert launch["argv"] == [
         "--launcher", "srun",
         "--nodes", "4", "--ranks-per-node", "2", "--gpus", "4", "--cpus", "1", "--utility", "1",
-        "--sysmem", "4000", "--fbmem", "70000",
+        "--sysmem", "4000", "--fbmem", "70000", "--logdir", str(submit),
         f"{submit}/.tensorweaver/run_lab_ranks.py", "labs/03_linear_regression.ipynb",
         "--backend", "cupynumeric",
         "--output", f"{submit}/03_linear_regression.executed.ipynb",
@@ -186,7 +186,7 @@ def test_multi_job_in_apptainer_starts_one_container_per_rank(tmp_path):
                               "--pwd", "/home/jovyan/work", str(image), "legate"]
     assert container[11:23] == ["--nodes", "2", "--ranks-per-node", "4", "--gpus", "1",
                                 "--cpus", "1", "--utility", "1", "--sysmem", "4000"]
-    assert container[23] == "/work/.tensorweaver/run_lab_ranks.py"
+    assert container[23:26] == ["--logdir", "/work", "/work/.tensorweaver/run_lab_ranks.py"]
     assert "--output" in container and "/work/01_tensors.executed.ipynb" in container
 
 
