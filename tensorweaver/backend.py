@@ -12,6 +12,7 @@ naming the op that asked for it: there is no silent NumPy fallback.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import types
@@ -194,6 +195,13 @@ def _axes_used(part) -> int:
     return 1
 
 
+@functools.lru_cache(maxsize=512)
+def _positions(start: int, stop: int, step: int):
+    """arange(start, stop, step) on the backend, cached: moving a host array into Legate
+    costs about a millisecond, and a convolution asks for the same few ranges every step."""
+    return xp.asarray(_host_np.arange(start, stop, step, dtype=_host_np.int64))
+
+
 def _split_strided(shape, index):
     """([(axis, positions)], rest): strided slices as take positions, the index without them."""
     parts = list(_index_parts(index))
@@ -203,8 +211,7 @@ def _split_strided(shape, index):
         if part is Ellipsis:
             axis += len(shape) - explicit
         elif type(part) is slice and part.step not in (None, 1):
-            positions = _host_np.arange(*part.indices(shape[axis]), dtype=_host_np.int64)
-            takes.append((axis, xp.asarray(positions)))
+            takes.append((axis, _positions(*part.indices(shape[axis]))))
             parts[k] = slice(None)
             axis += 1
         else:
@@ -218,7 +225,9 @@ def getitem(a, index):
         return a[index]
     takes, rest = _split_strided(a.shape, index)
     for axis, positions in takes:
-        a = xp.take(a, positions, axis=axis)
+        # The positions come from slice.indices(), so they are in range: mode="clip" skips
+        # cuPyNumeric's bounds check, which waits for the data (a pipeline stall per call).
+        a = xp.take(a, positions, axis=axis, mode="clip")
     return a[rest]
 
 
@@ -229,7 +238,7 @@ def setitem(a, index, value) -> None:
         return
     positions = getitem(xp.arange(a.size).reshape(a.shape), index)
     value = xp.broadcast_to(xp.asarray(value, dtype=a.dtype), positions.shape)
-    xp.put(a, positions.reshape(-1), value.reshape(-1))   # positions are distinct
+    xp.put(a, positions.reshape(-1), value.reshape(-1), mode="clip")   # distinct, in range
 
 
 def scatter_add(shape, index, values, dtype):
