@@ -106,7 +106,7 @@ def legate_venv_problem() -> str:
     return ""
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def legate_venv():
     problem = legate_venv_problem()
     if problem:
