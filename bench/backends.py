@@ -94,13 +94,15 @@ def main() -> int:
         return 0
 
     print(f"# backends: one SGD step, float32, batch {args.batch}, NumPy with {args.threads} BLAS thread(s)")
-    print(f"{'model':<28}{'numpy ms':>10}{'cupynumeric ms':>16}{'ratio':>8}  mode")
+    print(f"{'model':<28}{'numpy ms':>10}{'cupynumeric ms':>16}{'ratio':>8}{'loss diff':>11}  mode")
     for model in args.models.split(","):
         res = {b: run_child(b, model, args) for b in BACKENDS}
         ratio = res["cupynumeric"]["ms"] / res["numpy"]["ms"]
         label = f"{model} {'-'.join(map(str, MODELS[model]))}"
+        # Same seed, same steps: the final losses agree to float32 rounding (a sanity check).
+        loss_diff = abs(res["cupynumeric"]["loss"] - res["numpy"]["loss"])
         print(f"{label:<28}{res['numpy']['ms']:>10.2f}{res['cupynumeric']['ms']:>16.2f}"
-              f"{ratio:>7.1f}x  {res['cupynumeric']['mode']}")
+              f"{ratio:>7.1f}x{loss_diff:>11.1e}  {res['cupynumeric']['mode']}")
     print("ratio = cupynumeric / numpy time (below 1: cuPyNumeric is faster). On Legate CPU mode "
           "it measures per-task overhead, not GPU speed.")
     return 0

@@ -57,6 +57,10 @@ class Row:
 
 def run_worker(backend: str, out: Path) -> Run:
     env = dict(os.environ, TENSORWEAVER_BACKEND=backend)
+    # One BLAS thread unless told otherwise: the cases' matrices are small, and threads
+    # fighting over a busy CI machine made the NumPy side ten times slower.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
     if backend == "cupynumeric":
         env["CUPYNUMERIC_FAST_MATH"] = "0"     # no TF32: float32 matmuls stay float32
     proc = subprocess.run([sys.executable, str(HERE / "worker.py"), str(out)], env=env, cwd=REPO,

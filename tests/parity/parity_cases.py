@@ -16,6 +16,8 @@ from typing import Callable
 import numpy as np   # host side only: assembling results
 
 import tensorweaver as tw
+import tensorweaver.nn.functional  # noqa: F401  (tw.nn.functional)
+import tensorweaver.optim.lr_scheduler  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -330,6 +332,272 @@ def grad_accumulation(dtype):
         (a + b.T).sum().backward()
         (a * 2).sum().backward()
     return {"grad[0]": a.grad.detach().numpy(), "grad[1]": b.grad.detach().numpy()}
+
+
+# --------------------------------------------------------------------------- nn layers
+def _collect(module, inputs, out) -> dict:
+    """Output, then after a random-upstream backward: input, parameter and buffer values."""
+    outs = out if isinstance(out, tuple) else (out,)
+    result = {f"out[{i}]": o.detach().numpy() for i, o in enumerate(outs) if o is not None}
+    total = None
+    for o in outs:
+        if o is not None and o.requires_grad:
+            term = (o * tw.randn(*o.shape, dtype=o.dtype)).sum()
+            total = term if total is None else total + term
+    if total is not None:
+        total.backward()
+    for i, x in enumerate(inputs):
+        if isinstance(x, tw.Tensor) and x.grad is not None:
+            result[f"grad[{i}]"] = x.grad.numpy()
+    for name, p in module.named_parameters():
+        result[f"param.{name}"] = p.detach().numpy()
+        if p.grad is not None:
+            result[f"grad.{name}"] = p.grad.numpy()
+    for name, b in module.named_buffers():
+        result[f"buffer.{name}"] = b.detach().numpy()
+    return result
+
+
+def layer(name: str, make, inputs, dtypes=FLOATS):
+    """Register ``nn.<name>.train`` and ``nn.<name>.eval`` cases.
+
+    ``make()`` builds the module (its weights come from the seeded host generator);
+    ``inputs(dtype)`` builds the arguments. In eval mode the module first sees one batch
+    in train mode, so running statistics (BatchNorm) are not just their initial values.
+    """
+    for mode in ("train", "eval"):
+        @case(f"nn.{name}.{mode}", dtypes=dtypes)
+        def run(dtype, mode=mode):
+            module = make()
+            if dtype == "float64":
+                module.double()
+            args = inputs(dtype)
+            if mode == "eval":
+                with tw.no_grad():
+                    module.train()(*args)
+                module.eval()
+            else:
+                module.train()
+            return _collect(module, args, module(*args))
+
+
+def images(n=2, c=3, h=7, w=6):
+    return lambda dtype: (randn(n, c, h, w, dtype=dtype),)
+
+
+def rows(*shape):
+    return lambda dtype: (randn(*shape, dtype=dtype),)
+
+
+nn = tw.nn
+layer("Linear", lambda: nn.Linear(6, 4), rows(5, 6))
+layer("Linear_3d_nobias", lambda: nn.Linear(6, 4, bias=False), rows(2, 3, 6))
+layer("Identity", lambda: nn.Identity(), rows(3, 4))
+layer("Flatten", lambda: nn.Flatten(), images())
+layer("Unflatten", lambda: nn.Unflatten(1, (2, 3)), rows(4, 6))
+layer("Conv2d", lambda: nn.Conv2d(3, 4, 3), images())
+layer("Conv2d_stride_pad_dilation", lambda: nn.Conv2d(3, 4, (3, 2), stride=2, padding=(2, 1), dilation=(1, 2)),
+      images(h=9, w=8))
+layer("Conv2d_groups_nobias", lambda: nn.Conv2d(4, 6, 3, groups=2, bias=False, padding=1), images(c=4))
+layer("MaxPool2d", lambda: nn.MaxPool2d(2), images())
+layer("MaxPool2d_stride_pad_ceil", lambda: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), images(h=8, w=7))
+layer("AvgPool2d", lambda: nn.AvgPool2d(2), images())
+layer("AvgPool2d_pad_exclude", lambda: nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), images())
+layer("AdaptiveAvgPool2d", lambda: nn.AdaptiveAvgPool2d((2, 3)), images(h=7, w=8))
+layer("AdaptiveAvgPool2d_global", lambda: nn.AdaptiveAvgPool2d(1), images())
+layer("BatchNorm1d", lambda: nn.BatchNorm1d(4), rows(8, 4))
+layer("BatchNorm1d_3d", lambda: nn.BatchNorm1d(4, momentum=0.3), rows(3, 4, 5))
+layer("BatchNorm2d", lambda: nn.BatchNorm2d(3), images(n=4))
+layer("LayerNorm", lambda: nn.LayerNorm(6), rows(3, 5, 6))
+layer("LayerNorm_2d_shape", lambda: nn.LayerNorm((5, 6)), rows(3, 5, 6))
+layer("Dropout", lambda: nn.Dropout(0.3), rows(6, 7))                 # masks drawn on the host
+layer("Dropout2d", lambda: nn.Dropout2d(0.5), images(n=3, c=4))
+layer("ReLU", lambda: nn.ReLU(), lambda dtype: (away_from_zero(4, 5, dtype=dtype),))
+layer("LeakyReLU", lambda: nn.LeakyReLU(0.2), lambda dtype: (away_from_zero(4, 5, dtype=dtype),))
+layer("GELU", lambda: nn.GELU(), rows(4, 5))
+layer("GELU_tanh", lambda: nn.GELU(approximate="tanh"), rows(4, 5))
+layer("SiLU", lambda: nn.SiLU(), rows(4, 5))
+layer("Sigmoid", lambda: nn.Sigmoid(), rows(4, 5))
+layer("Tanh", lambda: nn.Tanh(), rows(4, 5))
+layer("Softmax", lambda: nn.Softmax(dim=1), rows(4, 5))
+layer("LogSoftmax", lambda: nn.LogSoftmax(dim=-1), rows(4, 5))
+layer("Embedding", lambda: nn.Embedding(10, 4),          # repeated ids: backend.scatter_add
+      lambda dtype: (tw.tensor([[1, 3, 3, 0], [9, 1, 1, 1]]),))
+layer("Embedding_padding_idx", lambda: nn.Embedding(6, 3, padding_idx=2), lambda dtype: (tw.tensor([2, 0, 2, 5]),))
+layer("MultiheadAttention", lambda: nn.MultiheadAttention(8, 2, batch_first=True),
+      lambda dtype: (lambda x: (x, x, x))(randn(2, 5, 8, dtype=dtype)))
+layer("MultiheadAttention_masks", lambda: nn.MultiheadAttention(8, 4),
+      lambda dtype: (randn(5, 2, 8, dtype=dtype), randn(6, 2, 8, dtype=dtype), randn(6, 2, 8, dtype=dtype),
+                     tw.tensor([[False] * 5 + [True], [False] * 6]),          # key_padding_mask
+                     True, tw.triu(tw.ones(5, 6), 1) > 0))                   # need_weights, attn_mask
+layer("Sequential", lambda: nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 2)), rows(3, 6))
+
+
+class _Blocks(nn.Module):
+    """ModuleList and ModuleDict in one small model."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+        self.heads = nn.ModuleDict({"a": nn.Linear(4, 2), "b": nn.Linear(4, 3)})
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x).tanh()
+        return self.heads["a"](x), self.heads["b"](x)
+
+
+layer("ModuleList_ModuleDict", _Blocks, rows(3, 4))
+
+
+def targets(*classes_shape, n_classes, ignore=None):
+    def make(dtype):
+        t = tw.randint(0, n_classes, classes_shape)
+        if ignore is not None:
+            t = tw.where(tw.rand(*classes_shape) < 0.25, ignore, t)
+        return t
+    return make
+
+
+LOSSES = {
+    "CrossEntropyLoss": (lambda: nn.CrossEntropyLoss(), lambda d: (randn(6, 5, dtype=d), targets(6, n_classes=5)(d))),
+    "CrossEntropyLoss_weight_ignore_smoothing": (
+        lambda: nn.CrossEntropyLoss(weight=tw.tensor([1.0, 2.0, 0.5, 1.0, 3.0]), ignore_index=-1,
+                                    label_smoothing=0.1),
+        lambda d: (randn(6, 5, dtype=d), targets(6, n_classes=5, ignore=-1)(d))),
+    "CrossEntropyLoss_spatial_sum": (lambda: nn.CrossEntropyLoss(reduction="sum"),
+                                     lambda d: (randn(2, 4, 3, 3, dtype=d), targets(2, 3, 3, n_classes=4)(d))),
+    "CrossEntropyLoss_probabilities": (lambda: nn.CrossEntropyLoss(),
+                                       lambda d: (randn(4, 5, dtype=d), tw.softmax(tw.randn(4, 5, dtype=d), 1))),
+    "NLLLoss": (lambda: nn.NLLLoss(), lambda d: (tw.log_softmax(randn(6, 5, dtype=d), 1), targets(6, n_classes=5)(d))),
+    "NLLLoss_none": (lambda: nn.NLLLoss(reduction="none"),
+                     lambda d: (randn(6, 5, dtype=d), targets(6, n_classes=5)(d))),
+    "MSELoss": (lambda: nn.MSELoss(), lambda d: (randn(4, 3, dtype=d), tw.randn(4, 3, dtype=d))),
+    "L1Loss": (lambda: nn.L1Loss(reduction="sum"), lambda d: (randn(4, 3, dtype=d), tw.randn(4, 3, dtype=d))),
+    "BCELoss": (lambda: nn.BCELoss(), lambda d: (uniform(4, 3, dtype=d, low=0.05, high=0.95), tw.rand(4, 3, dtype=d))),
+    "BCEWithLogitsLoss": (lambda: nn.BCEWithLogitsLoss(pos_weight=tw.tensor([1.0, 2.0, 0.5])),
+                          lambda d: (randn(4, 3, dtype=d, scale=4.0), (tw.rand(4, 3) < 0.5).to(getattr(tw, d)))),
+}
+for _name, (_make, _inputs) in LOSSES.items():
+    layer(_name, _make, _inputs)
+
+
+# --------------------------------------------------------------------------- optimizers
+OPTIMIZERS = {
+    "SGD": lambda p: tw.optim.SGD(p, lr=0.1),
+    "SGD_momentum_nesterov_decay": lambda p: tw.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True,
+                                                          weight_decay=1e-2),
+    "SGD_dampening_maximize": lambda p: tw.optim.SGD(p, lr=0.05, momentum=0.5, dampening=0.3, maximize=True),
+    "Adam": lambda p: tw.optim.Adam(p, lr=1e-2),
+    "Adam_amsgrad_decay": lambda p: tw.optim.Adam(p, lr=1e-2, weight_decay=1e-2, amsgrad=True),
+    "AdamW": lambda p: tw.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+    "RMSprop": lambda p: tw.optim.RMSprop(p, lr=1e-2),
+    "RMSprop_momentum_centered": lambda p: tw.optim.RMSprop(p, lr=1e-2, momentum=0.9, centered=True,
+                                                            weight_decay=1e-3),
+}
+
+
+def _optimizer(name):
+    @case(f"optim.{name}")
+    def run(dtype):
+        """20 steps on a small regression model; the loss curve and the final weights."""
+        model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+        if dtype == "float64":
+            model.double()
+        opt = OPTIMIZERS[name](model.parameters())
+        scheduler = tw.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.5)
+        x, y = tw.randn(16, 6, dtype=dtype), tw.randn(16, 3, dtype=dtype)
+        losses = []
+        for _ in range(20):
+            loss = nn.functional.mse_loss(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            scheduler.step()
+            losses.append(loss.item())
+        return {"loss_curve": np.array(losses, dtype=dtype),
+                **{f"param.{k}": v.detach().numpy() for k, v in model.named_parameters()}}
+
+
+for _name in OPTIMIZERS:
+    _optimizer(_name)
+
+
+# --------------------------------------------------------------------------- training
+class LabMLP(nn.Module):
+    """The model of labs/src/04_mlp.py: 64 -> 128 -> 128 -> 10 with ReLU."""
+
+    def __init__(self, hidden=128):
+        super().__init__()
+        self.fc1 = nn.Linear(64, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.fc3 = nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        return self.fc3(self.fc2(self.fc1(x).relu()).relu())
+
+
+def lab_cnn():
+    """The model of labs/src/05_cnn.py (8x8 one-channel images)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 2 * 2, 10))
+
+
+def synthetic_digits(n=512):
+    """8x8 images in [0, 1] whose label a fixed random linear map decides: learnable."""
+    x = tw.rand(n, 64)
+    teacher = tw.randn(64, 10)
+    return x, (x @ teacher).argmax(dim=1)
+
+
+def train_200_steps(model, image_shape, dtype):
+    """The labs' loop: DataLoader (seeded shuffling), CrossEntropyLoss, Adam(3e-3), batch 32."""
+    from tensorweaver.utils.data import DataLoader, TensorDataset
+    x, y = synthetic_digits()
+    if dtype == "float64":
+        model.double()
+        x = x.double()
+    loader = DataLoader(TensorDataset(x.reshape(-1, *image_shape), y), batch_size=32, shuffle=True)
+    opt = tw.optim.Adam(model.parameters(), lr=3e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    losses = []
+    while len(losses) < 200:
+        for xb, yb in loader:
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if len(losses) == 200:
+                break
+    model.eval()
+    with tw.no_grad():
+        accuracy = (model(x.reshape(-1, *image_shape)).argmax(dim=1) == y).float().mean()
+    return {"loss_curve": np.array(losses, dtype=dtype), "train_accuracy": accuracy.numpy(),
+            **{f"param.{k}": v.detach().numpy() for k, v in model.named_parameters()},
+            **{f"buffer.{k}": v.detach().numpy() for k, v in model.named_buffers()}}
+
+
+@case("training.lab_mlp_adam_200_steps", dtypes=("float32",), training=True)
+def lab_mlp_training(dtype):
+    return train_200_steps(LabMLP(), (64,), dtype)
+
+
+#: Not comparable across backends, by construction: a convolution bias directly followed
+#: by BatchNorm gets a gradient that is zero in exact arithmetic (BatchNorm subtracts the
+#: mean), i.e. pure rounding noise (~1e-8); Adam divides by its running RMS, so that noise
+#: becomes full-size steps in arbitrary directions. These biases, and the BatchNorm running
+#: means that track them, random-walk differently on each backend while the loss, every
+#: other weight and the predictions agree.
+CNN_UNDETERMINED = ("param.0.bias", "param.4.bias", "buffer.1.running_mean", "buffer.5.running_mean")
+
+
+@case("training.lab_cnn_adam_200_steps", dtypes=("float32",), training=True)
+def lab_cnn_training(dtype):
+    result = train_200_steps(lab_cnn(), (1, 8, 8), dtype)
+    return {k: v for k, v in result.items() if k not in CNN_UNDETERMINED}
 
 
 # --------------------------------------------------------------------------- training

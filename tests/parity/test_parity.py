@@ -34,6 +34,28 @@ def test_every_function_runs_forward_and_backward(parity):
     assert not no_backward, f"no parity case runs these ops backward: {no_backward}; add cases to parity_cases.py"
 
 
+def _require(parity, package):
+    if package not in parity["runs"]["numpy"].meta["packages"]:
+        pytest.skip(f"{package} does not exist in this checkout, so there is nothing to cover")
+
+
+def test_every_layer_runs_in_train_and_eval_mode(parity):
+    _require(parity, "tensorweaver.nn")
+    layers = parity["runs"]["numpy"].meta["layers"]
+    assert layers, "the worker found no nn layers"
+    missing = sorted({f"{name}.{mode}" for name in layers for mode in ("train", "eval")}
+                     - _ran(parity["runs"], "layers"))
+    assert not missing, f"no parity case runs these layers in these modes: {missing}; add layer(...) cases"
+
+
+def test_every_optimizer_steps(parity):
+    _require(parity, "tensorweaver.optim")
+    optimizers = parity["runs"]["numpy"].meta["optimizers"]
+    assert optimizers, "the worker found no optimizers"
+    missing = sorted(set(optimizers) - _ran(parity["runs"], "optimizers"))
+    assert not missing, f"no parity case steps these optimizers: {missing}; add them to OPTIMIZERS"
+
+
 def test_both_backends_ran_what_they_claim(parity):
     runs = parity["runs"]
     assert runs["numpy"].meta["backend"] == "numpy"

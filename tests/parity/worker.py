@@ -6,7 +6,8 @@ One process per backend, because Legate is configured once per process. Writes
 ``OUT.npz`` (one array per ``"<case>::<output>"``) and ``OUT.json``: the backend, the
 versions, the Legate set-up, each case's error (a traceback) and which ``Function``
 subclasses each case ran forward and backward (for the coverage test). A failing case
-is recorded and the worker goes on with the next one.
+is recorded and the worker goes on with the next one. Which Functions, layers (per mode)
+and optimizers each case ran is recorded too, for the coverage tests.
 """
 from __future__ import annotations
 
@@ -55,33 +56,66 @@ def subclasses(base) -> list[type]:
                   key=lambda c: (c.__module__, c.__qualname__))
 
 
-def instrument(record: dict) -> dict[str, bool]:
-    """Wrap each Function's forward/backward to note which ran in the current case.
+def public_classes(package: str, base) -> list[type]:
+    """The subclasses of ``base`` that ``package`` exports (what users can name)."""
+    module = sys.modules.get(package)
+    if module is None:
+        return []
+    return sorted({obj for name, obj in vars(module).items()
+                   if not name.startswith("_") and isinstance(obj, type) and issubclass(obj, base)
+                   and obj is not base}, key=lambda c: c.__name__)
 
-    Returns {Function name: differentiable} for every Function in tensorweaver.
+
+def instrument(record: dict) -> dict:
+    """Wrap methods so that each case notes what it ran.
+
+    - every Function's ``forward``/``backward`` -> record["forward"], record["backward"];
+    - every public ``nn.Module``'s ``forward``, with the module's mode -> record["layers"]
+      (as "Name.train" / "Name.eval");
+    - every public ``optim.Optimizer``'s ``step`` -> record["optimizers"].
+    Returns what must be covered: {"functions": {name: differentiable}, "layers": [...],
+    "optimizers": [...]}.
     """
-    names = {}
+    def wrap(cls, method, note):
+        original = cls.__dict__[method]
+
+        @functools.wraps(original)
+        def wrapper(self, *args, **kwargs):
+            note(self)
+            return original(self, *args, **kwargs)
+        setattr(cls, method, wrapper)
+
+    functions = {}
     for cls in subclasses(Function):
-        names[cls.__qualname__] = cls.differentiable
+        functions[cls.__qualname__] = cls.differentiable
         for method in ("forward", "backward"):
             if method in cls.__dict__:
-                setattr(cls, method, _recording(cls.__dict__[method], cls.__qualname__, method, record))
-    return names
-
-
-def _recording(fn, cls_name, method, record):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        record[method].add(cls_name)
-        return fn(*args, **kwargs)
-    return wrapper
+                wrap(cls, method, lambda self, m=method, n=cls.__qualname__: record[m].add(n))
+    layers, optimizers = [], []
+    if "tensorweaver.nn" in sys.modules:
+        from tensorweaver.nn import Module
+        for cls in public_classes("tensorweaver.nn", Module):
+            defining = next((c for c in cls.__mro__ if "forward" in c.__dict__), Module)
+            if defining is Module:
+                continue            # containers without a forward (ModuleList, ModuleDict)
+            layers.append(cls.__name__)
+        for cls in {c for c in subclasses(Module) if "forward" in c.__dict__}:
+            wrap(cls, "forward", lambda self: record["layers"].add(
+                f"{type(self).__name__}.{'train' if self.training else 'eval'}"))
+    if "tensorweaver.optim" in sys.modules:
+        from tensorweaver.optim import Optimizer
+        for cls in public_classes("tensorweaver.optim", Optimizer):
+            optimizers.append(cls.__name__)
+        for cls in {c for c in subclasses(Optimizer) if "step" in c.__dict__}:
+            wrap(cls, "step", lambda self: record["optimizers"].add(type(self).__name__))
+    return {"functions": functions, "layers": layers, "optimizers": optimizers}
 
 
 def run(out: Path, names: list[str]) -> int:
     packages = import_packages()
     import parity_cases  # after tensorweaver: the cases use it
-    record = {"forward": set(), "backward": set()}
-    functions = instrument(record)
+    record = {"forward": set(), "backward": set(), "layers": set(), "optimizers": set()}
+    coverage = instrument(record)
     names = names or list(parity_cases.CASES)
     unknown = [n for n in names if n not in parity_cases.CASES]
     if unknown:
@@ -90,7 +124,8 @@ def run(out: Path, names: list[str]) -> int:
     arrays, cases = {}, {}
     for name in names:
         case = parity_cases.CASES[name]
-        record["forward"], record["backward"] = set(), set()
+        for seen in record.values():
+            seen.clear()
         tw.manual_seed(case.seed)
         t0 = time.perf_counter()
         entry = {"error": None}
@@ -100,14 +135,14 @@ def run(out: Path, names: list[str]) -> int:
         except Exception:  # noqa: BLE001  (recorded, reported by the test for this case)
             entry["error"] = traceback.format_exc()
         entry["seconds"] = time.perf_counter() - t0
-        entry["forward"], entry["backward"] = sorted(record["forward"]), sorted(record["backward"])
+        entry.update({key: sorted(seen) for key, seen in record.items()})
         cases[name] = entry
 
     np.savez(out.with_suffix(".npz"), **arrays)
     meta = {
         "backend": backend.name,
         "packages": packages,
-        "functions": functions,
+        **coverage,
         "versions": {d: _version(d) for d in ("numpy", "nvidia-cupynumeric", "legate")},
         "legate": None if backend.is_numpy else {
             "mode": _legate.applied.mode, "reason": _legate.applied.reason,
