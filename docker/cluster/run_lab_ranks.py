@@ -166,19 +166,24 @@ def main(argv=None) -> int:
     if not args.notebook:
         parser.error("a notebook is required")
 
-    from tensorweaver.labs import BACKEND_ENV, METRICS_ENV, QUICK_ENV, RunResult, _normalise_backend
-
     path = Path(args.notebook).resolve()
     if not path.is_file():
         raise SystemExit(f"no notebook at {args.notebook}")
-    backend = _normalise_backend(args.backend)
     rank = global_rank()
-    # Set before the notebook imports tensorweaver (the backend is chosen once per process).
+    # Before the first `import tensorweaver`: the backend is chosen once per process, when it
+    # is imported, and record() and quick() read these (see tensorweaver.labs).
     fd, metrics_tmp = tempfile.mkstemp(prefix=f"tw-lab-rank{rank}-", suffix=".json")
     os.close(fd)
-    os.environ.update({BACKEND_ENV: backend, METRICS_ENV: metrics_tmp})
+    os.environ.update({"TENSORWEAVER_BACKEND": args.backend, "TENSORWEAVER_LAB_METRICS": metrics_tmp})
     if args.quick:
-        os.environ[QUICK_ENV] = "1"
+        os.environ["TENSORWEAVER_LAB_QUICK"] = "1"
+    else:
+        os.environ.pop("TENSORWEAVER_LAB_QUICK", None)
+
+    from tensorweaver import backend as tw_backend
+    from tensorweaver.labs import RunResult
+
+    backend = tw_backend.name
     os.chdir(path.parent)                   # labs read data/ relative to themselves
     sys.path.insert(0, str(path.parent))
 

@@ -217,7 +217,9 @@ def test_gpu_job_in_apptainer_passes_the_gpus_slurm_gave_it(tmp_path):
     assert call["argv"][:3] == ["exec", "--nv", "--containall"]
     assert call["env"]["APPTAINERENV_CUDA_VISIBLE_DEVICES"] == "2,3"
     assert call["env"]["APPTAINERENV_LEGATE_CONFIG"] == "--gpus 2 --cpus 1 --utility 2 --sysmem 4000"
-    assert call["env"]["APPTAINERENV_TENSORWEAVER_BACKEND"] == "cupynumeric"
+    # The kernel computes on cuPyNumeric; the runner that starts it must not start Legate too.
+    assert call["argv"][call["argv"].index("--backend") + 1] == "cupynumeric"
+    assert call["env"]["APPTAINERENV_TENSORWEAVER_BACKEND"] == "numpy"
 
 
 def test_cpu_job_on_cupynumeric_sizes_legate_to_the_allocation(tmp_path):

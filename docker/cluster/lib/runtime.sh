@@ -45,8 +45,7 @@ tw_setup() {
     # matplotlib write goes to the per-job home or the submit directory.
     tw_env PYTHONDONTWRITEBYTECODE=1 \
         JUPYTER_RUNTIME_DIR="$TW_HOME/.jupyter-runtime" \
-        MPLCONFIGDIR="$TW_HOME/.matplotlib" \
-        TENSORWEAVER_BACKEND="$TW_BACKEND"
+        MPLCONFIGDIR="$TW_HOME/.matplotlib"
     # --containall starts from a clean environment: pass on the GPUs Slurm gave this job.
     [[ -z ${CUDA_VISIBLE_DEVICES:-} ]] || tw_env CUDA_VISIBLE_DEVICES="$CUDA_VISIBLE_DEVICES"
     tw_log "job ${SLURM_JOB_ID:-local} on $(hostname): runtime $TW_RUNTIME," \
