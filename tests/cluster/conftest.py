@@ -1,4 +1,4 @@
-"""Fixtures of the cluster tests (helpers are in slurmjobs.py)."""
+"""Fixtures of the cluster tests (the shared functions are in slurmjobs.py)."""
 import pytest
 
 from slurmjobs import slurm_problem
