@@ -436,6 +436,14 @@ def build_labs(src_dir, out_dir) -> list:
 
 # =========================================================================== command line
 def _run_command(args) -> int:
+    if "legate" in sys.modules:
+        # `import tensorweaver` (run by `python -m tensorweaver.labs`) already started Legate
+        # in this process, which computes nothing: the kernel is where the lab runs.
+        print("tensorweaver.labs: note: this runner process started Legate too, because "
+              f"{BACKEND_ENV}={os.environ.get(BACKEND_ENV)} is set in its environment; it "
+              "computes nothing, so start it with "
+              f"{BACKEND_ENV}=numpy (the kernel still gets --backend) to leave the GPUs "
+              "and cores to the kernel.", file=sys.stderr)
     output = Path(args.output) if args.output else None
     metrics = Path(args.metrics) if args.metrics else (output.with_suffix(".json") if output else None)
     result = run_notebook(args.notebook, args.backend, output, metrics, quick_run=args.quick,

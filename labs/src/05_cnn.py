@@ -240,7 +240,7 @@ def evaluate(model, loader):
 
 optimizer = optim.Adam(model.parameters(), lr=3e-3)
 loss_fn = nn.CrossEntropyLoss()
-EPOCHS = 4 if quick() else 10
+EPOCHS = 3 if quick() else 6
 losses, accs = [], []
 t0 = time.perf_counter()
 bar = tqdm(range(EPOCHS), desc="epochs")
