@@ -21,8 +21,9 @@ ENV PYTHONUNBUFFERED=1 \
     HOME=/home/jovyan
 
 # tini as PID 1: forwards signals (docker stop) and reaps the kernels' child processes.
+# make: the image carries the repository's Makefile, and some tests drive it.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini make \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
@@ -58,14 +59,18 @@ COPY docker/jupyter_server_config.py /etc/jupyter/jupyter_server_config.py
 COPY docker/entrypoint.sh /usr/local/bin/tensorweaver-entrypoint
 COPY docker/healthcheck.py /usr/local/bin/tensorweaver-healthcheck
 
-# The code: the engine (installed into the image), then the tests and the labs. The source
-# stays in the work dir to be read and stepped through next to the labs.
+# The code: the engine (installed into the image), then the rest of the checkout that the
+# tests and labs use. The work dir is the repository (what .dockerignore lets in): the engine's
+# source sits next to the labs, to be read and stepped through.
 WORKDIR /home/jovyan/work
 COPY --chown=1000:100 pyproject.toml README.md ./
 COPY --chown=1000:100 tensorweaver/ tensorweaver/
 # (PYTHONDONTWRITEBYTECODE: no bytecode for the build tools; pip still compiles the engine.)
 RUN PYTHONDONTWRITEBYTECODE=1 python -m pip install --no-deps --no-build-isolation --no-index . \
  && rm -rf build tensorweaver.egg-info
+COPY --chown=1000:100 Makefile ./
+COPY --chown=1000:100 docker/ docker/
+COPY --chown=1000:100 bench/ bench/
 COPY --chown=1000:100 tests/ tests/
 COPY --chown=1000:100 labs/ labs/
 

@@ -100,15 +100,20 @@ GPU_FLAGS_SH = gpu_flags="--shm-size=1g $$(docker/docker-check.sh gpus $(GPU_IMA
 docker-check:
 	@docker/docker-check.sh
 
+# A failed build whose base image is not here was most likely a failed pull: say what to do.
+BASE_HINT = { $(DOCKER) image inspect $(BASE_IMAGE) >/dev/null 2>&1 || \
+	echo "hint: the base image $(BASE_IMAGE) could not be used. Without a registry, build one from Debian packages: sudo docker/base/build-base.sh, then: make $@ BASE_IMAGE=local/bookworm-python:3.11" >&2; exit 1; }
+IMAGE_SIZE = $(DOCKER) image inspect --format '{{.Size}}' $(1) | awk '{printf "$(1): %d MB\n", $$1/1e6}'
+
 .PHONY: build
 build: docker-check ## Build the CPU image (BASE_IMAGE= for another base)
-	$(DOCKER) build $(BUILD_ARGS) -t $(CPU_IMAGE) .
-	@echo "$(CPU_IMAGE): $$($(DOCKER) image inspect --format '{{.Size}}' $(CPU_IMAGE) | awk '{printf "%d MB", $$1/1e6}')"
+	$(DOCKER) build $(BUILD_ARGS) -t $(CPU_IMAGE) . || $(BASE_HINT)
+	@$(call IMAGE_SIZE,$(CPU_IMAGE))
 
 .PHONY: build-gpu
-build-gpu: docker-check ## Build the GPU image (cuPyNumeric; about 6 GB)
-	$(DOCKER) build $(BUILD_ARGS) -f Dockerfile.gpu -t $(GPU_IMAGE) .
-	@echo "$(GPU_IMAGE): $$($(DOCKER) image inspect --format '{{.Size}}' $(GPU_IMAGE) | awk '{printf "%d MB", $$1/1e6}')"
+build-gpu: docker-check ## Build the GPU image (cuPyNumeric; about 3.6 GB)
+	$(DOCKER) build $(BUILD_ARGS) -f Dockerfile.gpu -t $(GPU_IMAGE) . || $(BASE_HINT)
+	@$(call IMAGE_SIZE,$(GPU_IMAGE))
 
 LAB_ENV = PORT=$(PORT) LAB_DIR=$(LAB_DIR) NB_UID=$(NB_UID) DETACH=$(DETACH) DOCKER=$(DOCKER)
 

@@ -42,7 +42,9 @@ gpu_flags() {
         return 0
     fi
     local why
-    why=$(grep -v '^\s*$' <<<"$out" | tail -1)
+    # The daemon's answer, e.g. 'could not select device driver "" with capabilities: [[gpu]]'.
+    why=$(grep -m1 -i 'error' <<<"$out" || grep -m1 . <<<"$out" || true)
+    why=${why#docker: }
     if [[ $mode == all ]]; then
         die "GPUS=all, but Docker cannot give this container a GPU: $why" \
             "Install the NVIDIA Container Toolkit and restart Docker (sudo nvidia-ctk runtime configure --runtime=docker)," \

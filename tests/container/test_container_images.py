@@ -104,6 +104,6 @@ def test_gpu_image_runs_cupynumeric_without_a_gpu(gpu_image):
             "print(b.name, x.grad.numpy().tolist())")
     proc = docker("run", "--rm", "--shm-size=1g", GPU_IMAGE, "python", "-c", code, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split()[0] == "cupynumeric"
-    assert "[[7.0, 11.0], [9.0, 13.0]]" in proc.stdout
+    # Legate's runtime logs to stdout first (GPU discovery failing, as expected).
+    assert proc.stdout.strip().splitlines()[-1] == "cupynumeric [[7.0, 11.0], [9.0, 13.0]]"
     assert "Legate CPU mode" in proc.stderr and STAND_IN in proc.stderr, proc.stderr
