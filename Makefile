@@ -201,7 +201,7 @@ cuda-stand-in: $(STAND_IN) ## Build the CUDA driver stand-in (Legate CPU mode on
 $(GPU_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(GPU_VENV)
 	$(GPU_PY) -m pip install -q --upgrade pip
-	$(GPU_PY) -m pip install -q -e '.[dev,gpu]' 'nvidia-cupynumeric==$(CUPYNUMERIC_VERSION)'
+	$(GPU_PY) -m pip install -q -e '.[dev,lab,gpu]' 'nvidia-cupynumeric==$(CUPYNUMERIC_VERSION)'
 	touch $@
 
 .PHONY: venv-gpu
@@ -209,16 +209,14 @@ venv-gpu: $(GPU_VENV)/.installed $(STAND_IN) ## Create .venv-gpu with nvidia-cup
 
 # TENSORWEAVER_CUDA_STAND_IN is only used when no real driver is found (see tensorweaver/_legate.py).
 GPU_ENV := TENSORWEAVER_CUDA_STAND_IN=$(abspath $(STAND_IN))
-# Where the parity-marked tests live; this venv has no lab/torch/onnx extras to collect the rest.
-PARITY_TESTS := tests/parity tests/test_backend_select.py
 
 .PHONY: test-gpu-local
 test-gpu-local: venv-gpu ## Parity suite, cuPyNumeric vs NumPy, without Docker (no GPU needed)
-	$(GPU_ENV) $(GPU_PY) -m pytest -m parity $(PARITY_TESTS) $(PYTEST_ARGS)
+	$(GPU_ENV) $(GPU_PY) -m pytest -m parity $(PYTEST_ARGS)
 
 .PHONY: parity-table
 parity-table: venv-gpu ## Regenerate bench/PARITY.md (per-op max errors, cuPyNumeric vs NumPy)
-	$(GPU_ENV) PARITY_REPORT=bench/PARITY.md $(GPU_PY) -m pytest -m parity -q $(PARITY_TESTS) $(PYTEST_ARGS)
+	$(GPU_ENV) PARITY_REPORT=bench/PARITY.md $(GPU_PY) -m pytest -q $(PYTEST_ARGS) tests/parity
 
 .PHONY: env-gpu
 env-gpu: venv-gpu ## Show the cuPyNumeric/Legate configuration this machine gets
