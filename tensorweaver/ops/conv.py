@@ -1,10 +1,10 @@
-"""2-D convolution as im2col + one matrix product.
+"""2-D convolution as im2col + matrix products.
 
 For every kernel offset ``(i, j)`` the padded input, sliced with the stride, lines
 up with the output grid; stacking those ``kH * kW`` slices gives the column matrix
-``cols`` of shape (C * kH * kW, N * OH * OW), and the convolution is the single
-product ``weight.reshape(O, -1) @ cols``. The only Python loop is over kernel
-offsets (9 for a 3x3 kernel), never over pixels.
+``cols`` of shape (C * kH * kW, N * OH * OW), and the convolution is the product
+``weight.reshape(O, -1) @ cols``. The Python loops run over kernel offsets (9 for a
+3x3 kernel) and over blocks of images, never over pixels.
 
 Layout: the input is viewed channels-first, (C, N, H, W), so that the rows of
 ``cols`` come out in the order (c, i, j), matching ``weight.reshape(O, C*kH*kW)``,
@@ -57,6 +57,30 @@ def add_into(dst, index, values):
         backend.setitem(dst, index, backend.getitem(dst, index) + values)
 
 
+def memory_order(a):
+    """The axes of ``a`` from the largest stride to the smallest (its memory layout).
+
+    Conv2d returns channels-major views; gradient buffers allocated in the same layout
+    keep later elementwise ops on matching strides (much faster in NumPy). cuPyNumeric
+    manages layout itself, so there the order is simply C order.
+    """
+    if not backend.is_numpy:
+        return tuple(range(a.ndim))
+    return tuple(sorted(range(a.ndim), key=lambda i: -abs(a.strides[i])))
+
+
+def zeros_in_order(shape, order, dtype, zero=True):
+    """``zeros(shape)`` (or ``empty`` if not ``zero``) laid out in axis ``order`` (see
+    ``memory_order``)."""
+    make = xp.zeros if zero else xp.empty
+    if order == tuple(range(len(shape))):
+        return make(shape, dtype=dtype)
+    inverse = [0] * len(order)
+    for i, axis in enumerate(order):
+        inverse[axis] = i
+    return make([shape[a] for a in order], dtype=dtype).transpose(inverse)
+
+
 def pad_hw(a, pads, value=0.0):
     """Pad the last two axes by ``(top, bottom, left, right)``."""
     top, bottom, left, right = pads
@@ -66,10 +90,32 @@ def pad_hw(a, pads, value=0.0):
     return xp.pad(a, widths, mode="constant", constant_values=value)
 
 
+#: Images per im2col block: a block's column matrix holds about this many elements
+#: (4 MB of float32), so it stays in cache and no large temporary (with its page
+#: faults) is allocated per step. cuPyNumeric prefers one large operation.
+_BLOCK_ELEMENTS = 1 << 20 if backend.is_numpy else None
+
+
+def _blocks(n, per_image):
+    """[(start, stop)] ranges of images, each block's columns about ``_BLOCK_ELEMENTS``."""
+    if _BLOCK_ELEMENTS is None:
+        return [(0, n)]
+    step = max(1, _BLOCK_ELEMENTS // max(per_image, 1))
+    return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+
 class Conv2d(Function):
     """``x`` (N, C, H, W) * ``weight`` (O, C/groups, kH, kW) + ``bias`` (O,) -> (N, O, OH, OW).
 
     ``padding`` is (top, bottom, left, right); ``stride`` and ``dilation`` are pairs.
+    Images are processed in blocks (see ``_BLOCK_ELEMENTS``); the backward rebuilds
+    each block's columns instead of keeping them all, which bounds memory.
+
+    With stride 1, every kernel offset's window is one *contiguous* run of the
+    flattened padded image: rows of width Wp (the padded width) starting at
+    ``i * Wp + j``. The product is then computed on an (OH, Wp) grid whose last
+    Wp - OW columns are discarded; copying long runs is several times faster than
+    copying OW-long rows, for a few percent more multiply-adds.
     """
 
     def forward(self, x, weight, bias, stride, padding, dilation, groups):
@@ -78,45 +124,77 @@ class Conv2d(Function):
         pt, pb, pl, pr = padding
         oh = output_size(h, kh, stride[0], pt, pb, dilation[0])
         ow = output_size(w, kw, stride[1], pl, pr, dilation[1])
-        slices = window_slices((kh, kw), stride, dilation, (oh, ow))
-        xt = pad_hw(x.transpose(1, 0, 2, 3), padding)                # (C, N, Hp, Wp)
-        cols = gather_windows(xt, slices, axis=1).reshape(c * kh * kw, n * oh * ow)
-        if groups == 1:
-            out = weight.reshape(o, -1) @ cols
+        flat = stride == (1, 1)
+        # One extra zero row lets the last offset's run (which starts (kW-1)*dW later) fit.
+        extra = 1 if flat and kw > 1 else 0
+        xt = pad_hw(x.transpose(1, 0, 2, 3), (pt, pb + extra, pl, pr))   # (C, N, Hp, Wp)
+        padded, wp = xt.shape, xt.shape[3]
+        if flat:
+            xt = xt.reshape(c, n, -1)                                  # (C, N, Hp * Wp)
+            windows = [i * dilation[0] * wp + j * dilation[1] for i in range(kh) for j in range(kw)]
         else:
-            out = xp.matmul(weight.reshape(groups, o // groups, -1),
-                            cols.reshape(groups, -1, n * oh * ow)).reshape(o, n * oh * ow)
-        if bias is not None:
-            out += bias[:, None]
-        self.save_for_backward(cols, weight)
-        self.geometry = (x.shape, xt.shape, slices, padding, groups, (oh, ow))
-        return out.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
+            windows = window_slices((kh, kw), stride, dilation, (oh, ow))
+        width = wp if flat else ow
+        w3 = weight.reshape(groups, o // groups, -1)                   # (G, O/G, C/G * kH * kW)
+        out = xp.empty((o, n, oh, ow), dtype=x.dtype)
+        for s, e in _blocks(n, c * kh * kw * oh * width):
+            cols = self._columns(xt[:, s:e], windows, oh * width, groups)
+            block = _group_matmul(w3, cols).reshape(o, e - s, oh, width)
+            if bias is not None:
+                block += bias[:, None, None, None]
+            out[:, s:e] = block[..., :ow] if flat else block
+        self.save_for_backward(xt, weight)
+        self.geometry = (x.shape, padded, windows, (pt, pl), groups, (oh, ow, width), flat)
+        return out.transpose(1, 0, 2, 3)
+
+    @staticmethod
+    def _columns(xt, windows, run, groups):
+        """The im2col matrix of one block: (G, C/G * kH * kW, nb * OH * width)."""
+        if isinstance(windows[0], int):                                 # stride 1: contiguous runs
+            cols = xp.stack([xt[:, :, start:start + run] for start in windows], axis=1)
+        else:
+            cols = gather_windows(xt, windows, axis=1)                  # (C, K, nb, OH, OW)
+        return cols.reshape(groups, -1, xt.shape[1] * run)
 
     def backward(self, grad):
-        cols, weight = self.saved_tensors
-        (n, c, h, w), padded, slices, (pt, _, pl, _), groups, (oh, ow) = self.geometry
+        xt, weight = self.saved_tensors
+        (n, c, h, w), padded, windows, (pt, pl), groups, (oh, ow, width), flat = self.geometry
         o = weight.shape[0]
         need_x, need_w = self.needs_input_grad[:2]
         need_b = self.next_functions[2] is not None
-        g = grad.transpose(1, 0, 2, 3).reshape(o, n * oh * ow)      # (O, N*OH*OW)
-        gx = gw = gb = None
-        if need_w:
-            if groups == 1:
-                gw = (g @ cols.T).reshape(weight.shape)
+        g4 = grad.transpose(1, 0, 2, 3)                                # (O, N, OH, OW)
+        w3 = weight.reshape(groups, o // groups, -1)
+        gw = xp.zeros(w3.shape, dtype=grad.dtype) if need_w else None
+        gxt = xp.zeros(xt.shape, dtype=grad.dtype) if need_x else None
+        run = oh * width
+        for s, e in _blocks(n, c * len(windows) * run):
+            if flat:   # zeros in the discarded columns: they then contribute nothing below
+                gblock = xp.zeros((o, e - s, oh, width), dtype=grad.dtype)
+                gblock[..., :ow] = g4[:, s:e]
             else:
-                gw = xp.matmul(g.reshape(groups, o // groups, -1),
-                               cols.reshape(groups, -1, g.shape[1]).transpose(0, 2, 1)).reshape(weight.shape)
-        if need_b:
-            gb = g.sum(axis=1)
+                gblock = g4[:, s:e]
+            gblock = gblock.reshape(groups, o // groups, (e - s) * run)
+            if need_w:
+                cols = self._columns(xt[:, s:e], windows, run, groups)
+                # (cols @ g^T)^T is the same product as g @ cols^T; OpenBLAS runs it faster.
+                gw += _group_matmul(cols, gblock.transpose(0, 2, 1)).transpose(0, 2, 1)
+            if need_x:   # col2im, the adjoint of im2col: add each offset's columns back
+                dcols = _group_matmul(w3.transpose(0, 2, 1), gblock).reshape(c, len(windows), e - s, run)
+                target = gxt[:, s:e]
+                for k, win in enumerate(windows):
+                    if flat:
+                        target[:, :, win:win + run] += dcols[:, k]
+                    else:
+                        add_into(target, (slice(None), slice(None)) + win, dcols[:, k].reshape(c, e - s, oh, ow))
+        gb = g4.sum(axis=(1, 2, 3)) if need_b else None
+        gx = None
         if need_x:
-            if groups == 1:
-                dcols = weight.reshape(o, -1).T @ g
-            else:
-                dcols = xp.matmul(weight.reshape(groups, o // groups, -1).transpose(0, 2, 1),
-                                  g.reshape(groups, o // groups, -1))
-            dcols = dcols.reshape(c, len(slices), n, oh, ow)
-            gxp = xp.zeros(padded, dtype=grad.dtype)                  # col2im: the adjoint of im2col
-            for k, (r, s) in enumerate(slices):
-                add_into(gxp, (slice(None), slice(None), r, s), dcols[:, k])
-            gx = gxp[:, :, pt:pt + h, pl:pl + w].transpose(1, 0, 2, 3)
-        return gx, gw, gb
+            gx = gxt.reshape(padded)[:, :, pt:pt + h, pl:pl + w].transpose(1, 0, 2, 3)
+        return gx, (gw.reshape(weight.shape) if need_w else None), gb
+
+
+def _group_matmul(a, b):
+    """(G, M, K) @ (G, K, N) -> (G, M, N); a plain 2-D product when G == 1."""
+    if a.shape[0] == 1:
+        return (a[0] @ b[0])[None]
+    return xp.matmul(a, b)

@@ -8,8 +8,11 @@ back into a zero (padded) input.
 from __future__ import annotations
 
 from tensorweaver import backend
+from tensorweaver.autograd import grad_mode
 from tensorweaver.autograd.function import Function
-from tensorweaver.ops.conv import add_into, gather_windows, output_size, pad_hw, window_slices
+from tensorweaver.ops.conv import (
+    add_into, gather_windows, memory_order, output_size, pad_hw, window_slices, zeros_in_order,
+)
 
 xp = backend.xp
 _host = backend.host_numpy()
@@ -29,30 +32,64 @@ def pool_geometry(h, w, kernel, stride, padding, dilation, ceil_mode):
     return (oh, ow), (ph, bottom, pw, right)
 
 
+def _padded_grad(shape, pads, order, dtype, zero=True):
+    pt, pb, pl, pr = pads
+    return zeros_in_order(shape[:-2] + (shape[-2] + pt + pb, shape[-1] + pl + pr), order, dtype, zero)
+
+
+def _records_graph(fn):
+    """Whether backward can run on ``fn``'s output (else the forward may skip its bookkeeping)."""
+    return grad_mode._enabled[0] and fn.needs_input_grad[0]
+
+
 class MaxPool2d(Function):
     """Max over each window of ``x`` (..., H, W) -> (..., OH, OW); padding counts as -inf.
 
-    Ties and NaNs behave as in torch: the first maximum (row-major within the
-    window) gets the gradient, and a NaN wins.
+    The forward keeps, per output, which window offset held the maximum (the first
+    one on ties, as torch; a NaN wins), and the backward routes the gradient there.
     """
 
     def forward(self, x, kernel, stride, padding, dilation, ceil_mode):
         h, w = x.shape[-2:]
         out_hw, pads = pool_geometry(h, w, kernel, stride, padding, dilation, ceil_mode)
         slices = window_slices(kernel, stride, dilation, out_hw)
-        windows = gather_windows(pad_hw(x, pads, -xp.inf), slices, axis=0)   # (K, ..., OH, OW)
-        which = windows.argmax(axis=0)
+        xpad = pad_hw(x, pads, -xp.inf)
+        windows = [backend.getitem(xpad, (Ellipsis, r, c)) for r, c in slices]
+        out = windows[0]
+        for win in windows[1:]:
+            out = xp.maximum(out, win)                   # NaN propagates, as in torch
+        if out is windows[0]:
+            out = out.copy()
+        if not _records_graph(self):
+            return out
+        has_nan = bool(xp.isnan(out).any())
+        which = xp.zeros(out.shape, dtype=xp.int8 if len(slices) < 128 else xp.int32)
+        for k in range(len(slices) - 1, -1, -1):         # downwards: the first hit wins
+            hit = windows[k] == out
+            if has_nan:
+                hit |= windows[k] != windows[k]
+            which = xp.where(hit, k, which)
         self.save_for_backward(which)
-        self.geometry = (x.shape, pads, slices)
-        return windows.max(axis=0)
+        # Windows that never overlap can be written, not added; if they also tile the
+        # padded input exactly, every gradient element is written once (no zero fill).
+        eff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+        disjoint = stride[0] >= eff[0] and stride[1] >= eff[1]
+        tiled = (disjoint and tuple(stride) == tuple(eff) and dilation == (1, 1)
+                 and h + pads[0] + pads[1] == out_hw[0] * stride[0] and w + pads[2] + pads[3] == out_hw[1] * stride[1])
+        self.geometry = (x.shape, pads, slices, memory_order(x), disjoint, tiled)
+        return out
 
     def backward(self, grad):
         (which,) = self.saved_tensors
-        shape, (pt, pb, pl, pr), slices = self.geometry
-        gxp = xp.zeros(shape[:-2] + (shape[-2] + pt + pb, shape[-1] + pl + pr), dtype=grad.dtype)
+        shape, (pt, pb, pl, pr), slices, order, disjoint, tiled = self.geometry
+        gxp = _padded_grad(shape, (pt, pb, pl, pr), order, grad.dtype, zero=not tiled)
         zero = xp.zeros((), dtype=grad.dtype)
         for k, (r, c) in enumerate(slices):
-            add_into(gxp, (Ellipsis, r, c), xp.where(which == k, grad, zero))
+            share = xp.where(which == k, grad, zero)
+            if disjoint:
+                backend.setitem(gxp, (Ellipsis, r, c), share)
+            else:
+                add_into(gxp, (Ellipsis, r, c), share)
         return gxp[..., pt:pt + shape[-2], pl:pl + shape[-1]]
 
 
@@ -101,13 +138,14 @@ class AvgPool2d(Function):
         for r, c in slices:
             win = backend.getitem(xpad, (Ellipsis, r, c))
             total = win.copy() if total is None else total + win
-        self.geometry = (x.shape, pads, slices, divisor)
+        self.geometry = (x.shape, pads, slices, divisor, memory_order(x))
         return total / divisor
 
     def backward(self, grad):
-        shape, (pt, pb, pl, pr), slices, divisor = self.geometry
+        shape, pads, slices, divisor, order = self.geometry
+        pt, pl = pads[0], pads[2]
         share = grad / divisor
-        gxp = xp.zeros(shape[:-2] + (shape[-2] + pt + pb, shape[-1] + pl + pr), dtype=grad.dtype)
+        gxp = _padded_grad(shape, pads, order, grad.dtype)
         for r, c in slices:
             add_into(gxp, (Ellipsis, r, c), share)
         return gxp[..., pt:pt + shape[-2], pl:pl + shape[-1]]
