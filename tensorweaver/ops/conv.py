@@ -78,7 +78,7 @@ def zeros_in_order(shape, order, dtype, zero=True):
     inverse = [0] * len(order)
     for i, axis in enumerate(order):
         inverse[axis] = i
-    return make([shape[a] for a in order], dtype=dtype).transpose(inverse)
+    return make([shape[a] for a in order], dtype=dtype).transpose(tuple(inverse))
 
 
 def pad_hw(a, pads, value=0.0):
@@ -108,8 +108,9 @@ class Conv2d(Function):
     """``x`` (N, C, H, W) * ``weight`` (O, C/groups, kH, kW) + ``bias`` (O,) -> (N, O, OH, OW).
 
     ``padding`` is (top, bottom, left, right); ``stride`` and ``dilation`` are pairs.
-    Images are processed in blocks (see ``_BLOCK_ELEMENTS``); the backward rebuilds
-    each block's columns instead of keeping them all, which bounds memory.
+    Images are processed in blocks (see ``_BLOCK_ELEMENTS``), each padded and turned
+    into columns on its own; the backward rebuilds each block's columns from the
+    saved input instead of keeping them, which bounds memory.
 
     With stride 1, every kernel offset's window is one *contiguous* run of the
     flattened padded image: rows of width Wp (the padded width) starting at
@@ -126,46 +127,51 @@ class Conv2d(Function):
         ow = output_size(w, kw, stride[1], pl, pr, dilation[1])
         flat = stride == (1, 1)
         # One extra zero row lets the last offset's run (which starts (kW-1)*dW later) fit.
-        extra = 1 if flat and kw > 1 else 0
-        xt = pad_hw(x.transpose(1, 0, 2, 3), (pt, pb + extra, pl, pr))   # (C, N, Hp, Wp)
-        padded, wp = xt.shape, xt.shape[3]
+        pads = (pt, pb + (1 if flat and kw > 1 else 0), pl, pr)
+        hp, wp = h + pads[0] + pads[1], w + pl + pr
         if flat:
-            xt = xt.reshape(c, n, -1)                                  # (C, N, Hp * Wp)
             windows = [i * dilation[0] * wp + j * dilation[1] for i in range(kh) for j in range(kw)]
         else:
             windows = window_slices((kh, kw), stride, dilation, (oh, ow))
         width = wp if flat else ow
-        w3 = weight.reshape(groups, o // groups, -1)                   # (G, O/G, C/G * kH * kW)
+        self.geometry = (pads, (hp, wp), windows, groups, (oh, ow, width), flat)
+        xt = x.transpose((1, 0, 2, 3))                                  # (C, N, H, W)
+        w3 = weight.reshape(groups, o // groups, -1)                    # (G, O/G, C/G * kH * kW)
         out = xp.empty((o, n, oh, ow), dtype=x.dtype)
         for s, e in _blocks(n, c * kh * kw * oh * width):
-            cols = self._columns(xt[:, s:e], windows, oh * width, groups)
+            cols = self._columns(xt[:, s:e])
             block = _group_matmul(w3, cols).reshape(o, e - s, oh, width)
             if bias is not None:
                 block += bias[:, None, None, None]
             out[:, s:e] = block[..., :ow] if flat else block
-        self.save_for_backward(xt, weight)
-        self.geometry = (x.shape, padded, windows, (pt, pl), groups, (oh, ow, width), flat)
-        return out.transpose(1, 0, 2, 3)
+        self.save_for_backward(x, weight)
+        return out.transpose((1, 0, 2, 3))
 
-    @staticmethod
-    def _columns(xt, windows, run, groups):
-        """The im2col matrix of one block: (G, C/G * kH * kW, nb * OH * width)."""
-        if isinstance(windows[0], int):                                 # stride 1: contiguous runs
-            cols = xp.stack([xt[:, :, start:start + run] for start in windows], axis=1)
+    def _columns(self, xb):
+        """The im2col matrix of the images ``xb`` (C, nb, H, W): (G, C/G * kH * kW, nb * OH * width)."""
+        pads, (hp, wp), windows, groups, (oh, _, width), flat = self.geometry
+        c, nb = xb.shape[:2]
+        xb = pad_hw(xb, pads)
+        if flat:                                           # stride 1: contiguous runs
+            xb = xb.reshape(c, nb, hp * wp)
+            run = oh * width
+            cols = xp.stack([xb[:, :, start:start + run] for start in windows], axis=1)
         else:
-            cols = gather_windows(xt, windows, axis=1)                  # (C, K, nb, OH, OW)
-        return cols.reshape(groups, -1, xt.shape[1] * run)
+            cols = gather_windows(xb, windows, axis=1)     # (C, K, nb, OH, OW)
+        return cols.reshape(groups, -1, nb * oh * width)
 
     def backward(self, grad):
-        xt, weight = self.saved_tensors
-        (n, c, h, w), padded, windows, (pt, pl), groups, (oh, ow, width), flat = self.geometry
+        x, weight = self.saved_tensors
+        pads, (hp, wp), windows, groups, (oh, ow, width), flat = self.geometry
+        n, c, h, w = x.shape
         o = weight.shape[0]
         need_x, need_w = self.needs_input_grad[:2]
         need_b = self.next_functions[2] is not None
-        g4 = grad.transpose(1, 0, 2, 3)                                # (O, N, OH, OW)
+        xt = x.transpose((1, 0, 2, 3))
+        g4 = grad.transpose((1, 0, 2, 3))                                 # (O, N, OH, OW)
         w3 = weight.reshape(groups, o // groups, -1)
         gw = xp.zeros(w3.shape, dtype=grad.dtype) if need_w else None
-        gxt = xp.zeros(xt.shape, dtype=grad.dtype) if need_x else None
+        gx = xp.empty((c, n, h, w), dtype=grad.dtype) if need_x else None  # every block writes its part
         run = oh * width
         for s, e in _blocks(n, c * len(windows) * run):
             if flat:   # zeros in the discarded columns: they then contribute nothing below
@@ -175,22 +181,22 @@ class Conv2d(Function):
                 gblock = g4[:, s:e]
             gblock = gblock.reshape(groups, o // groups, (e - s) * run)
             if need_w:
-                cols = self._columns(xt[:, s:e], windows, run, groups)
+                cols = self._columns(xt[:, s:e])
                 # (cols @ g^T)^T is the same product as g @ cols^T; OpenBLAS runs it faster.
-                gw += _group_matmul(cols, gblock.transpose(0, 2, 1)).transpose(0, 2, 1)
+                gw += _group_matmul(cols, gblock.transpose((0, 2, 1))).transpose((0, 2, 1))
             if need_x:   # col2im, the adjoint of im2col: add each offset's columns back
-                dcols = _group_matmul(w3.transpose(0, 2, 1), gblock).reshape(c, len(windows), e - s, run)
-                target = gxt[:, s:e]
-                for k, win in enumerate(windows):
-                    if flat:
-                        target[:, :, win:win + run] += dcols[:, k]
-                    else:
-                        add_into(target, (slice(None), slice(None)) + win, dcols[:, k].reshape(c, e - s, oh, ow))
+                dcols = _group_matmul(w3.transpose((0, 2, 1)), gblock).reshape(c, len(windows), e - s, run)
+                gxb = xp.zeros((c, e - s, hp, wp), dtype=grad.dtype)
+                if flat:
+                    flat_gxb = gxb.reshape(c, e - s, hp * wp)
+                    for k, start in enumerate(windows):
+                        flat_gxb[:, :, start:start + run] += dcols[:, k]
+                else:
+                    for k, win in enumerate(windows):
+                        add_into(gxb, (slice(None), slice(None)) + win, dcols[:, k].reshape(c, e - s, oh, ow))
+                gx[:, s:e] = gxb[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
         gb = g4.sum(axis=(1, 2, 3)) if need_b else None
-        gx = None
-        if need_x:
-            gx = gxt.reshape(padded)[:, :, pt:pt + h, pl:pl + w].transpose(1, 0, 2, 3)
-        return gx, (gw.reshape(weight.shape) if need_w else None), gb
+        return ((gx.transpose((1, 0, 2, 3)) if need_x else None), (gw.reshape(weight.shape) if need_w else None), gb)
 
 
 def _group_matmul(a, b):
