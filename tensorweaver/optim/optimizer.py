@@ -42,6 +42,9 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                             f"but got a {type(params).__name__}; pass model.parameters() or [tensor]")
+        if isinstance(params, (set, frozenset)):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
         param_groups = list(params)
         if not param_groups:
             raise ValueError("optimizer got an empty parameter list")
