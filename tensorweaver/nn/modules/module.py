@@ -36,7 +36,10 @@ class RemovableHandle:
 
     def remove(self) -> None:
         for registry in self._registries:
-            registry.pop(self.id, None)
+            if isinstance(registry, set):       # the with_kwargs ids
+                registry.discard(self.id)
+            else:
+                registry.pop(self.id, None)
 
     def __enter__(self):
         return self
