@@ -15,7 +15,8 @@
 #
 # Here we write each beat by hand for the smallest model there is, $\hat y = w x + b$, so that
 # nothing is hidden. Then we use the fact that gradients *accumulate* to train with a batch
-# bigger than fits in memory (**gradient accumulation**), and see what the learning rate does.
+# bigger than fits in memory (**gradient accumulation**), see what the learning rate does, and
+# finally write the same loop with `nn.Linear` and `optim.SGD`.
 
 # %%
 # %matplotlib inline
@@ -206,9 +207,37 @@ for lr in (0.03, 0.3, 0.9, 1.05):
 plt.yscale("log"); plt.xlabel("step"); plt.ylabel("loss"); plt.legend(); plt.title("learning rate")
 plt.show()
 
+# %% [markdown]
+# ## 7. The same loop with the library
+#
+# `nn.Linear(1, 1)` holds `weight` (shape `(1, 1)`: out × in) and `bias`, as leaf tensors
+# (`nn.Parameter`s) initialised at random; `optim.SGD` is `sgd_step` with optional momentum
+# and weight decay; `nn.MSELoss` is `mse`. The five beats are unchanged:
+
+# %%
+from tensorweaver import nn, optim
+
+tw.manual_seed(1)
+layer = nn.Linear(1, 1)
+optimizer = optim.SGD(layer.parameters(), lr=LR)
+loss_fn = nn.MSELoss()
+for epoch in range(EPOCHS):
+    order = rng.permutation(N)
+    for start in range(0, N, BATCH):
+        idx = tw.tensor(order[start:start + BATCH])
+        loss = loss_fn(layer(X[idx]), Y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+print(f"nn.Linear + optim.SGD: w = {layer.weight.item():.3f}, b = {layer.bias.item():.3f}")
+
+# %%
+# CHECK: the library's loop lands on the same solution.
+assert abs(layer.weight.item() - w_ls) < 0.05 and abs(layer.bias.item() - b_ls) < 0.05
+
 # %%
 record(final_loss=final_loss, w=w.item(), b=b.item(), w_lstsq=float(w_ls), b_lstsq=float(b_ls),
-       accumulation_error=accum_error, epochs=EPOCHS)
+       accumulation_error=accum_error, epochs=EPOCHS, w_library=layer.weight.item())
 
 # %% [markdown]
 # ## What you saw
@@ -216,7 +245,7 @@ record(final_loss=final_loss, w=w.item(), b=b.item(), w_lstsq=float(w_ls), b_lst
 # - The five beats: forward, loss, backward, step, zero_grad.
 # - Updates happen under `no_grad` on `.data`; gradients accumulate until reset.
 # - Accumulating scaled micro-batch gradients equals one large batch.
-# - Too large a learning rate diverges; `tensorweaver.optim.SGD` packages exactly this
-#   update (with momentum and weight decay on top).
+# - Too large a learning rate diverges.
+# - `nn.Linear`, `nn.MSELoss` and `optim.SGD` package exactly these pieces.
 #
 # Next: [04 — An MLP on handwritten digits](04_mlp.ipynb).

@@ -262,7 +262,8 @@ print(f"test accuracy {test_acc:.3f} after {EPOCHS} epochs ({train_time:.1f} s)"
 assert test_acc >= 0.95, test_acc
 
 # %% [markdown]
-# The first layer's 16 filters, and what they make of one digit:
+# The first layer's 16 filters (top), and what they make of one digit (bottom: the
+# feature maps after BatchNorm and ReLU), then the training curves.
 
 # %%
 filters = model[0].weight.detach().numpy()[:, 0]
@@ -270,16 +271,18 @@ model.eval()
 with tw.no_grad():
     maps = model[2](model[1](model[0](X[:1]))).numpy()[0]
 model.train()
-fig, axes = plt.subplots(3, 16, figsize=(12, 2.8))
+fig, axes = plt.subplots(2, 16, figsize=(12, 1.8))
 for k in range(16):
     axes[0, k].imshow(filters[k], cmap="RdBu")
     axes[1, k].imshow(maps[k], cmap="viridis")
-    axes[2, k].axis("off")
-for ax in axes[:2].flat:
+for ax in axes.flat:
     ax.axis("off")
-axes[2, 0].imshow(X[0, 0].numpy(), cmap="gray_r")
-axes[2, 0].set_title("input", fontsize=8)
-axes[2, 1].plot(losses, lw=0.5); axes[2, 1].set_title("loss", fontsize=8)
+plt.show()
+
+fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(11, 3), gridspec_kw=dict(width_ratios=[1, 3, 3]))
+ax1.imshow(X[0, 0].numpy(), cmap="gray_r"); ax1.set_title("the input"); ax1.axis("off")
+ax2.plot(losses, lw=0.8); ax2.set_yscale("log"); ax2.set_xlabel("step"); ax2.set_title("training loss")
+ax3.plot(np.arange(1, EPOCHS + 1), accs, "o-"); ax3.set_xlabel("epoch"); ax3.set_title("test accuracy")
 plt.show()
 
 # %%

@@ -224,17 +224,23 @@ for w, s, g in zip(widths, seconds, gflops):
 # CHECK: the widest model (about 100 times the work of the narrowest) takes longer per step.
 assert seconds[-1] > seconds[0], seconds
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-ax1.loglog(widths, [1000 * s for s in seconds], "o-"); ax1.set_xlabel("width"); ax1.set_ylabel("ms / step")
-ax2.semilogx(widths, gflops, "o-"); ax2.set_xlabel("width"); ax2.set_ylabel("GFLOP/s")
+ax1.plot(widths, [1000 * s for s in seconds], "o-"); ax1.set_yscale("log"); ax1.set_ylabel("ms / step")
+ax2.plot(widths, gflops, "o-"); ax2.set_ylabel("GFLOP/s")
+for ax in (ax1, ax2):
+    ax.set_xscale("log", base=2); ax.set_xticks(widths, [str(w) for w in widths]); ax.minorticks_off()
+    ax.set_xlabel("width")
 fig.suptitle(f"wide MLP training step on {backend.name} ({backend.device})")
 plt.show()
 
 # %% [markdown]
 # What to expect:
-# - **NumPy**: GFLOP/s climbs until the matmuls dominate, then plateaus at what BLAS gets
-#   from this CPU.
+# - **NumPy**: the time grows with the work, and the rate is what BLAS gets from this CPU:
+#   small layers whose weights fit in the caches can run at a high rate; wide ones are bound
+#   by memory bandwidth and the number of cores (and by whatever else the machine is
+#   running — rerun to see the noise).
 # - **cuPyNumeric on GPUs**: small widths are slower than NumPy (every operation is a
-#   Legate task with a fixed launch cost), wide ones are far faster.
+#   Legate task with a fixed launch cost); wide ones are far faster, and the rate keeps
+#   climbing with the width until the GPU is busy.
 # - **cuPyNumeric in CPU mode** (no GPU): the same code paths run, but with the task overhead
 #   and without the GPU's throughput. It proves correctness, not speed.
 #
@@ -248,31 +254,38 @@ plt.show()
 #     --output results/08_gpu.ipynb --metrics results/08_gpu.json
 # ```
 #
-# On a Slurm cluster it runs inside the GPU image (converted to an Apptainer `.sif` file with
-# `make sif`); the job script asks for the GPUs and tells Legate to use them. The cell below
-# writes such a script for one node; the repository's cluster templates (`make cluster-job`)
-# cover multi-node runs through `legate --launcher srun` as well. Submit it with
-# `sbatch lab08.sbatch`.
+# On a Slurm cluster it runs inside the GPU image, converted to an Apptainer `.sif` file
+# (`make sif`). The cell below writes the essential job script for one node; read it line by
+# line. The repository's templates do the same with more options (Docker or a venv instead of
+# Apptainer, several nodes through `legate --launcher srun`):
+# `make cluster-job LAB=labs/08_gpu.ipynb MODE=gpu GPUS=1` renders and submits one, and
+# `make cluster-render ...` only writes it.
 
 # %%
 GPUS = 1
 job = f"""#!/bin/bash
 #SBATCH --job-name=tw-lab08
 #SBATCH --nodes=1
+#SBATCH --ntasks=1
 #SBATCH --gpus-per-node={GPUS}
 #SBATCH --cpus-per-task=8
 #SBATCH --time=00:30:00
 #SBATCH --output=%x-%j.log
 set -euo pipefail
 mkdir -p results
-# Legate: {GPUS} GPU(s), 2 CPU cores and 2 utility threads, 20 GB of each GPU's memory.
-export LEGATE_CONFIG="--gpus {GPUS} --cpus 2 --utility 2 --fbmem 20000 --sysmem 8000"
-# Apptainer is read-only and ignores the image's USER: give Jupyter a writable HOME.
-apptainer exec --nv --containall --bind "$PWD:/work" --pwd /work \\
-    --env HOME=/tmp/home,JUPYTER_RUNTIME_DIR=/tmp/jupyter-runtime \\
-    tensorweaver-gpu.sif \\
+scratch=$(mktemp -d)                      # a writable home: the image is read-only
+trap 'rm -rf "$scratch"' EXIT
+# --containall starts the container with a clean environment: APPTAINERENV_X becomes X inside.
+# Legate: {GPUS} GPU(s) with 20 GB of memory each, 2 CPU cores and 2 utility threads.
+export APPTAINERENV_LEGATE_CONFIG="--gpus {GPUS} --cpus 2 --utility 2 --fbmem 20000 --sysmem 8000"
+# The runner only drives the kernel: it stays on NumPy, --backend gives the kernel cuPyNumeric.
+export APPTAINERENV_TENSORWEAVER_BACKEND=numpy
+[[ -z ${{CUDA_VISIBLE_DEVICES:-}} ]] || export APPTAINERENV_CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES
+apptainer exec --nv --containall --bind "$PWD:/work" --home "$scratch:/home/tw" \\
+    --pwd /home/jovyan/work tensorweaver-gpu.sif \\
     python -m tensorweaver.labs run labs/08_gpu.ipynb --backend cupynumeric \\
-        --output results/08_gpu-$SLURM_JOB_ID.ipynb --metrics results/08_gpu-$SLURM_JOB_ID.json
+        --output /work/results/08_gpu-$SLURM_JOB_ID.ipynb \\
+        --metrics /work/results/08_gpu-$SLURM_JOB_ID.json
 """
 job_file = workdir / "lab08.sbatch"
 job_file.write_text(job)
