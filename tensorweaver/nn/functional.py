@@ -532,7 +532,8 @@ def _classes_last(input, target, op):
         x = input
     else:
         x = input.permute((0,) + tuple(range(2, input.ndim)) + (1,)).reshape(-1, c)
-    return x, target.data.reshape(-1), expected, c
+    # A traced reshape (not ``target.data``) keeps the targets connected for ONNX export.
+    return x, (target if target.ndim == 1 else target.reshape(-1)), expected, c
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -595,7 +596,9 @@ def _elementwise_weight(weight, input, op):
     if not _broadcastable(weight.shape, input.shape):
         raise ValueError(f"{op}: weight of shape {weight.shape} cannot be broadcast to the input's "
                          f"shape {input.shape}")
-    return xp.broadcast_to(_cast(weight.data, input.dtype), input.shape)
+    # Not broadcast here: the loss broadcasts it, and an un-broadcast weight stays a
+    # constant of its own shape when the model is exported with a dynamic batch.
+    return _cast(weight.data, input.dtype)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
