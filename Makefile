@@ -51,8 +51,9 @@ student: $(VENV)/.installed ## Write student copies of the labs (solutions strip
 	$(PY) -m tensorweaver.labs student labs --out $(STUDENT_DIR)
 
 .PHONY: bench
-bench: $(VENV)/.installed ## Print the benchmark tables (engine vs NumPy vs PyTorch)
+bench: $(VENV)/.installed ## Print the benchmark tables (engine vs NumPy vs PyTorch; see bench/RESULTS.md)
 	$(PY) bench/mlp_step.py
+	$(PY) bench/cnn_step.py
 
 .PHONY: clean
 clean: ## Remove the venv and caches
