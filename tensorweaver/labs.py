@@ -164,7 +164,7 @@ def _normalise_backend(name: str) -> str:
                "cupynumeric": "cupynumeric", "cunumeric": "cupynumeric", "gpu": "cupynumeric"}
     key = (name or "numpy").strip().lower()
     if key not in aliases:
-        raise SystemExit(f"--backend {name!r} is not a backend; use numpy or cupynumeric")
+        raise ValueError(f"backend {name!r} is not a backend; use numpy or cupynumeric")
     return aliases[key]
 
 
@@ -192,8 +192,8 @@ def run_notebook(path, backend: str = None, output=None, metrics=None, quick_run
     """
     import nbformat
     from nbclient import NotebookClient
-    from traitlets.config import Config
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from traitlets.config import Config
 
     path = Path(path)
     if not path.is_file():
@@ -222,8 +222,8 @@ def run_notebook(path, backend: str = None, output=None, metrics=None, quick_run
     def on_done(cell, cell_index, execute_reply):
         times[cell_index] = time.perf_counter() - started.get(cell_index, time.perf_counter())
 
-    # Kernel and runner talk over Unix sockets in a private temporary folder (not TCP on
-    # localhost): nothing else on the machine can connect to the kernel.
+    # Kernel and runner talk over Unix sockets in a private (mode 0700) temporary folder, not
+    # TCP on localhost: no other user of the machine can connect to the kernel.
     sockets = tempfile.TemporaryDirectory(prefix="tw-lab-kernel-")
     config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets.name, "kernel")}})
     client = NotebookClient(nb, config=config, kernel_name="python3", timeout=timeout,
@@ -325,7 +325,7 @@ def write_student_copies(labs_dir, out_dir) -> list:
     if not notebooks:
         raise FileNotFoundError(f"no .ipynb notebooks in {labs_dir}")
     if out_dir.resolve() == labs_dir.resolve():
-        raise SystemExit("student copies must go to another folder than the labs (--out DIR); "
+        raise ValueError("student copies must go to another folder than the labs (--out DIR); "
                          "they would overwrite the solutions")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -489,14 +489,17 @@ def main(argv=None) -> int:
     build.add_argument("--out", default=None, help="folder for the notebooks (default: src/..)")
 
     args = parser.parse_args(argv)
-    if args.command == "run":
-        return _run_command(args)
-    if args.command == "student":
-        for path in write_student_copies(args.labs_dir, args.out):
-            print(path)
-        return 0
-    out = args.out or str(Path(args.src_dir).parent)
-    for path in build_labs(args.src_dir, out):
+    try:
+        if args.command == "run":
+            return _run_command(args)
+        if args.command == "student":
+            written = write_student_copies(args.labs_dir, args.out)
+        else:
+            written = build_labs(args.src_dir, args.out or str(Path(args.src_dir).parent))
+    except (ValueError, FileNotFoundError) as exc:      # bad input: a message, not a traceback
+        print(f"python -m tensorweaver.labs {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
         print(path)
     return 0
 

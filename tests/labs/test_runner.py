@@ -75,10 +75,12 @@ def test_record_rejects_what_json_cannot_hold(tmp_path, monkeypatch):
         labs.record(thing=object())
 
 
-def test_unknown_backend_is_a_clear_error(tmp_path):
+def test_bad_input_is_a_clear_error(tmp_path, capsys):
     nb = write_notebook(tmp_path / "x.ipynb", "1")
-    with pytest.raises(SystemExit, match="use numpy or cupynumeric"):
+    with pytest.raises(ValueError, match="use numpy or cupynumeric"):
         labs.run_notebook(nb, backend="tpu")
+    assert labs.main(["run", str(tmp_path / "missing.ipynb")]) == 2
+    assert "no notebook at" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- student copies
@@ -107,7 +109,7 @@ def test_unpaired_solution_markers_are_errors(source, problem):
 
 
 def test_student_copies_refuse_to_overwrite_the_labs():
-    with pytest.raises(SystemExit, match="another folder"):
+    with pytest.raises(ValueError, match="another folder"):
         labs.write_student_copies(LABS, LABS)
 
 
