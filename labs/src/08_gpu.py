@@ -281,11 +281,11 @@ export APPTAINERENV_LEGATE_CONFIG="--gpus {GPUS} --cpus 2 --utility 2 --fbmem 20
 # The runner only drives the kernel: it stays on NumPy, --backend gives the kernel cuPyNumeric.
 export APPTAINERENV_TENSORWEAVER_BACKEND=numpy
 [[ -z ${{CUDA_VISIBLE_DEVICES:-}} ]] || export APPTAINERENV_CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES
-apptainer exec --nv --containall --bind "$PWD:/work" --home "$scratch:/home/tw" \\
+apptainer exec --nv --containall --bind "$PWD:/submit" --home "$scratch:/home/tw" \\
     --pwd /home/jovyan/work tensorweaver-gpu.sif \\
     python -m tensorweaver.labs run labs/08_gpu.ipynb --backend cupynumeric \\
-        --output /work/results/08_gpu-$SLURM_JOB_ID.ipynb \\
-        --metrics /work/results/08_gpu-$SLURM_JOB_ID.json
+        --output /submit/results/08_gpu-$SLURM_JOB_ID.ipynb \\
+        --metrics /submit/results/08_gpu-$SLURM_JOB_ID.json
 """
 job_file = workdir / "lab08.sbatch"
 job_file.write_text(job)
