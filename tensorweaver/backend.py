@@ -9,6 +9,13 @@ scatter-add (cuPyNumeric has no ``ufunc.at``), special functions, host <-> devic
 copies, 0-d results, non-unit-step slices (``getitem``/``setitem``) and memory
 ownership (``owner``). A function cuPyNumeric lacks raises ``MissingFunction``
 naming the op that asked for it: there is no silent NumPy fallback.
+
+Rules for code that must run on both (the parity suite, tests/parity, checks them):
+
+- ``a.reshape(...)`` may return a *copy* on cuPyNumeric (it does for contiguous arrays),
+  so never write through a reshape expecting ``a`` to change; reshape the result back.
+- Basic slices (step 1) are views on both; use ``getitem``/``setitem`` for other steps.
+- ``a.transpose(axes)`` takes one tuple on cuPyNumeric, not NumPy's ``transpose(*axes)``.
 """
 from __future__ import annotations
 
