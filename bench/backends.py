@@ -82,7 +82,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=30, help="timed steps of the 784-256-256-10 MLP")
     p.add_argument("--wide-steps", type=int, default=5, help="timed steps of the width-4096 MLP")
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps first (Legate maps and caches on the first ones)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="BLAS threads for the NumPy side")
     p.add_argument("--models", default="mlp,wide", help="comma-separated subset of: " + ", ".join(MODELS))
