@@ -221,8 +221,12 @@ for w, s, g in zip(widths, seconds, gflops):
     print(f"width {w:>5}: {1000 * s:8.2f} ms/step  {g:7.1f} GFLOP/s")
 
 # %%
-# CHECK: the widest model (about 100 times the work of the narrowest) takes longer per step.
-assert seconds[-1] > seconds[0], seconds
+# CHECK: step_time returns seconds per step; on NumPy (synchronous, compute-bound) the widest
+# model, with about 100 times the work of the narrowest, takes longer. (On a GPU both can be
+# bound by the per-operation launch cost, so no such ordering is guaranteed there.)
+assert all(0 < s < 30 for s in seconds), seconds
+if backend.is_numpy:
+    assert seconds[-1] > seconds[0], seconds
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
 ax1.plot(widths, [1000 * s for s in seconds], "o-"); ax1.set_yscale("log"); ax1.set_ylabel("ms / step")
 ax2.plot(widths, gflops, "o-"); ax2.set_ylabel("GFLOP/s")
