@@ -191,6 +191,7 @@ class Conv2d(Function):
                     flat_gxb = gxb.reshape(c, e - s, hp * wp)
                     for k, start in enumerate(windows):
                         flat_gxb[:, :, start:start + run] += dcols[:, k]
+                    gxb = flat_gxb.reshape(gxb.shape)   # cuPyNumeric's reshape is a copy, not a view
                 else:
                     for k, win in enumerate(windows):
                         add_into(gxb, (slice(None), slice(None)) + win, dcols[:, k].reshape(c, e - s, oh, ow))
