@@ -24,7 +24,7 @@ from collections import OrderedDict
 import numpy as np
 
 from tensorweaver import backend
-from tensorweaver.tensor import Tensor, _check_device, _make_tensor
+from tensorweaver.tensor import Tensor, check_device, _make_tensor
 
 FORMAT = "tensorweaver"
 VERSION = 1
@@ -212,7 +212,7 @@ def load(f, map_location=None, weights_only=True):
     file, and ``FileNotFoundError`` for a missing path.
     """
     if map_location is not None:
-        _check_device(map_location)
+        check_device(map_location)
     where = _describe(f)
     archive = _open_archive(f, where)
     try:

@@ -169,20 +169,8 @@ class Tensor:
 
     def to(self, *args, **kwargs):
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
-        dtype = kwargs.get("dtype")
-        device = kwargs.get("device")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, str):
-                device = a
-            elif a is not None:
-                dtype = a
-        if device is not None:
-            _check_device(device)
-        if dtype is None:
-            return self
-        return _ew.cast(self, dtypes.as_dtype(dtype))
+        dtype = parse_to_args(args, kwargs)
+        return self if dtype is None else _ew.cast(self, dtype)
 
     def type(self, dtype=None):
         return str(self.dtype) if dtype is None else self.to(dtype)
@@ -405,10 +393,26 @@ def _to_backend_array(data, dtype=None):
     return backend.from_host(host)
 
 
+def parse_to_args(args, kwargs):
+    """The dtype asked for by ``.to(...)`` (None if only a device); checks the device."""
+    dtype = kwargs.get("dtype")
+    device = kwargs.get("device")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, str):
+            device = a
+        elif a is not None:
+            dtype = a
+    if device is not None:
+        check_device(device)
+    return None if dtype is None else dtypes.as_dtype(dtype)
+
+
 _DEVICE_NAMES = {"cpu"} if backend.is_numpy else {"legate", "cuda", "gpu", "cpu"}
 
 
-def _check_device(device) -> None:
+def check_device(device) -> None:
     name = str(device).split(":")[0]
     if name not in _DEVICE_NAMES:
         raise RuntimeError(

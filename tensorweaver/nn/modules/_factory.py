@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from tensorweaver import backend, dtypes
 from tensorweaver.nn.parameter import Parameter
-from tensorweaver.tensor import _check_device
+from tensorweaver.tensor import check_device
 
 
 def resolve_dtype(dtype=None, device=None):
     """The parameter dtype for a layer: ``dtype`` or the default float type."""
     if device is not None:
-        _check_device(device)
+        check_device(device)
     return dtypes.get_default_dtype() if dtype is None else dtypes.as_dtype(dtype)
 
 

@@ -20,7 +20,7 @@ from collections import OrderedDict, namedtuple
 from tensorweaver import backend, dtypes
 from tensorweaver.autograd.grad_mode import no_grad
 from tensorweaver.nn.parameter import Parameter
-from tensorweaver.tensor import Tensor, _check_device
+from tensorweaver.tensor import Tensor, check_device, parse_to_args
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 _hook_ids = itertools.count()
@@ -388,20 +388,9 @@ class Module:
     def to(self, *args, **kwargs):
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``: floating
         point parameters and buffers take the dtype (integer buffers keep theirs), in place."""
-        dtype = kwargs.get("dtype")
-        device = kwargs.get("device")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, str):
-                device = a
-            elif a is not None:
-                dtype = a
-        if device is not None:
-            _check_device(device)
+        dtype = parse_to_args(args, kwargs)
         if dtype is None:
             return self
-        dtype = dtypes.as_dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
         return self._apply(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
@@ -419,7 +408,7 @@ class Module:
         return self
 
     def cuda(self, device=None):
-        _check_device("cuda")
+        check_device("cuda")
         return self
 
     # ---------------------------------------------------------------- state_dict
