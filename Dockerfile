@@ -41,6 +41,10 @@ RUN useradd --no-log-init --create-home --uid "${NB_UID}" --gid "${NB_GID}" --sh
 # own test suites and test data (scipy, numpy, scikit-learn, onnx...: about 100 MB) are
 # removed, never run here; pip writes no bytecode for itself; and bytecode is precompiled
 # only for what a lab session runs (docker/precompile.py).
+# A PyPI mirror, for sites that cannot reach PyPI (make passes these when they are set;
+# the hashes still pin every file, whichever server sends it).
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
 COPY docker/requirements/cpu.txt docker/precompile.py /opt/tensorweaver/
 RUN export PYTHONDONTWRITEBYTECODE=1 \
  && python -m pip install --require-hashes --no-deps --no-compile -r /opt/tensorweaver/cpu.txt \

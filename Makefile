@@ -83,9 +83,10 @@ NB_UID     ?= $(shell u=$$(id -u); [ "$$u" -ne 0 ] && echo $$u || echo 1000)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 IMAGE_REVISION = $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(if $(shell git status --porcelain 2>/dev/null | head -1),-dirty)
 IMAGE_VERSION  = $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-# Proxy settings reach `pip install` inside the build only when passed (HTTP_PROXY and the
-# others are build arguments Docker predefines; given by name, their value comes from here).
-PROXY_ARGS = $(foreach v,HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy,$(if $($(v)),--build-arg $(v)))
+# Proxy and PyPI-mirror settings reach `pip install` inside the build only when passed
+# (HTTP_PROXY and the others are build arguments Docker predefines; the Dockerfiles declare
+# PIP_INDEX_URL and PIP_TRUSTED_HOST). Given by name, their value comes from here.
+PROXY_ARGS = $(foreach v,HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy PIP_INDEX_URL PIP_TRUSTED_HOST,$(if $($(v)),--build-arg $(v)))
 BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) \
 	--build-arg VERSION=$(IMAGE_VERSION) \
 	--build-arg REVISION=$(IMAGE_REVISION) \

@@ -22,13 +22,29 @@ mkdir -p "$STATE"
 DOCKERD_PID=""
 declare -a SUMMARY=()
 
+declare -a FAILED=()
+
+# A step the others need (packages, daemon, images): its failure ends the run.
 stage() {
     local name=$1; shift
     echo "::: docker stage $name: $*"
     local t0=$SECONDS
     "$@"
-    SUMMARY+=("$(printf '%-14s %4d s' "$name" $((SECONDS - t0)))")
+    SUMMARY+=("$(printf '%-16s %5d s' "$name" $((SECONDS - t0)))")
     echo "::: docker stage $name done in $((SECONDS - t0)) s"
+}
+
+# A check independent of the others: it runs in a subshell (with `set -e` in force there),
+# a failure is recorded and the next checks still run, so one log shows every result.
+check() {
+    local name=$1; shift
+    echo "::: docker stage $name: $*"
+    local t0=$SECONDS status=0
+    ( "$@" ) & wait $! || status=$?
+    local result="done"
+    if [[ $status -ne 0 ]]; then result="FAILED (exit $status)"; FAILED+=("$name"); fi
+    SUMMARY+=("$(printf '%-16s %5d s  %s' "$name" $((SECONDS - t0)) "$result")")
+    echo "::: docker stage $name $result in $((SECONDS - t0)) s"
 }
 
 cleanup() {
@@ -146,13 +162,17 @@ stage setup install_packages
 stage daemon start_daemon
 stage base-image docker/base/build-base.sh --tag "$BASE_IMAGE"
 stage build build_images
-stage test make --no-print-directory test
-stage onnx make --no-print-directory onnx
-stage test-gpu make --no-print-directory test-gpu
-stage lab-smoke lab_smoke
-stage container-tests container_tests
+check lab-smoke lab_smoke
+check container-tests container_tests
+check test make --no-print-directory test
+check onnx make --no-print-directory onnx
+check test-gpu make --no-print-directory test-gpu
 
 echo "::: image sizes"
 image_sizes
 echo "::: docker stage times"
 printf '  %s\n' "${SUMMARY[@]}"
+if [[ ${#FAILED[@]} -gt 0 ]]; then
+    echo "::: failed: ${FAILED[*]}" >&2
+    exit 1
+fi
