@@ -406,7 +406,8 @@ def clone(a):
     return Clone.apply(a)
 
 
-def _float_input(a, name):
+def _float_input(a):
+    """Integer and bool inputs of float-valued math become the default float type (as in torch)."""
     if not isinstance(a, Tensor):
         a = Tensor(a)
     if a.data.dtype.kind != "f":
@@ -414,13 +415,13 @@ def _float_input(a, name):
     return a
 
 
-def exp(a): return Exp.apply(_float_input(a, "exp"))
-def log(a): return Log.apply(_float_input(a, "log"))
-def sqrt(a): return Sqrt.apply(_float_input(a, "sqrt"))
-def sin(a): return Sin.apply(_float_input(a, "sin"))
-def cos(a): return Cos.apply(_float_input(a, "cos"))
-def tanh(a): return Tanh.apply(_float_input(a, "tanh"))
-def sigmoid(a): return Sigmoid.apply(_float_input(a, "sigmoid"))
+def exp(a): return Exp.apply(_float_input(a))
+def log(a): return Log.apply(_float_input(a))
+def sqrt(a): return Sqrt.apply(_float_input(a))
+def sin(a): return Sin.apply(_float_input(a))
+def cos(a): return Cos.apply(_float_input(a))
+def tanh(a): return Tanh.apply(_float_input(a))
+def sigmoid(a): return Sigmoid.apply(_float_input(a))
 def abs(a): return Abs.apply(a)  # noqa: A001
 def relu(a): return ReLU.apply(a)
 
@@ -432,7 +433,7 @@ def leaky_relu(a, negative_slope=0.01):
 def gelu(a, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(_float_input(a, "gelu"), approximate)
+    return GELU.apply(_float_input(a), approximate)
 
 
 def clamp(a, min=None, max=None):  # noqa: A002
