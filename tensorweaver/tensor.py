@@ -24,7 +24,10 @@ class Tensor:
     __array_priority__ = 1000   # numpy_array + tensor -> Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
-        arr = _to_backend_array(data, dtype)
+        self._init_leaf(_to_backend_array(data, dtype), requires_grad)
+
+    def _init_leaf(self, arr, requires_grad):
+        """Fill the slots of a new leaf holding backend array ``arr`` (shared, not copied)."""
         self.data = arr
         self.shape = tuple(arr.shape)
         self.grad_fn = None

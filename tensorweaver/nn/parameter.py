@@ -24,14 +24,7 @@ class Parameter(Tensor):
             data = data.data                     # share, like torch.nn.Parameter(t)
         elif not isinstance(data, backend.ndarray):
             data = Tensor(data).data
-        self.data = data
-        self.shape = tuple(data.shape)
-        self.grad_fn = None
-        self.grad = None
-        self._hooks = None
-        self.requires_grad = False
-        if requires_grad:
-            self.requires_grad_(True)
+        self._init_leaf(data, requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
