@@ -117,6 +117,9 @@ build-gpu: docker-check ## Build the GPU image (cuPyNumeric; about 3.6 GB)
 	$(DOCKER) build $(BUILD_ARGS) -f Dockerfile.gpu -t $(GPU_IMAGE) . || $(BASE_HINT)
 	@$(call IMAGE_SIZE,$(GPU_IMAGE))
 
+# `make shell`/`shell-gpu` mount the labs where `make lab` does (docker/lab.sh).
+LAB_VOLUME = -v "$(abspath $(LAB_DIR)):/home/jovyan/work/labs"
+
 LAB_ENV = PORT=$(PORT) LAB_DIR=$(LAB_DIR) NB_UID=$(NB_UID) DETACH=$(DETACH) DOCKER=$(DOCKER)
 
 .PHONY: lab
@@ -146,11 +149,11 @@ onnx: build ## Run the ONNX export / ONNX Runtime tests in the CPU container
 
 .PHONY: shell
 shell: build ## A bash shell in the CPU container (LAB_DIR mounted)
-	$(DOCKER) run --rm -it --user $(NB_UID):100 -v "$(abspath $(LAB_DIR)):/home/jovyan/work/labs" $(CPU_IMAGE) bash
+	$(DOCKER) run --rm -it --user $(NB_UID):100 $(LAB_VOLUME) $(CPU_IMAGE) bash
 
 .PHONY: shell-gpu
 shell-gpu: build-gpu ## A bash shell in the GPU container (LAB_DIR mounted)
-	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm -it --user $(NB_UID):100 -v "$(abspath $(LAB_DIR)):/home/jovyan/work/labs" $$gpu_flags $(GPU_IMAGE) bash
+	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm -it --user $(NB_UID):100 $(LAB_VOLUME) $$gpu_flags $(GPU_IMAGE) bash
 
 # The locks pin every package with its hashes for the images' platform (Linux x86_64,
 # Python 3.11), whatever machine runs `make lock`. The GPU lock is constrained to the CPU
