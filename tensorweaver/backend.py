@@ -157,6 +157,37 @@ def from_host(a, dtype=None):
     return xp.asarray(a)
 
 
+def to_backend(value, dtype=None):
+    """Any non-Tensor input -> a backend array: the one place user values are normalised.
+
+    Ops take Tensors, backend arrays, host NumPy arrays (and NumPy scalars), lists and
+    Python numbers wherever torch does. Every such value that must become an array goes
+    through here, so no op can treat a host array differently from a backend one (on
+    cuPyNumeric a host array is *not* a ``backend.ndarray``: an op that tested
+    ``isinstance(v, backend.ndarray)`` on the raw value would take another code path).
+
+    Backend arrays pass through unchanged (cast if ``dtype`` is given). Everything else is
+    copied onto the backend, so a later change to the user's host array or list cannot
+    reach values an op saved for backward.
+    """
+    if isinstance(value, ndarray):
+        return value if dtype is None or value.dtype == dtype else value.astype(dtype)
+    try:
+        host = _host_np.array(value, dtype=dtype)    # a copy, always
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"cannot turn a {type(value).__name__} into an array: {exc}. Pass a "
+                        "tensor, a NumPy array, a (nested) list of numbers or a number.") from exc
+    if host.dtype == object:
+        raise TypeError(f"cannot turn a {type(value).__name__} into an array: its items are "
+                        "neither numbers nor equal-length lists of numbers")
+    return xp.asarray(host)
+
+
+def is_array(value) -> bool:
+    """True for a backend array or a host NumPy array (not for lists or scalars)."""
+    return isinstance(value, (ndarray, _host_np.ndarray))
+
+
 def as_array(value):
     """Wrap a backend result as an ndarray: reductions return 0-d scalars."""
     return value if type(value) is ndarray else xp.asarray(value)
@@ -239,7 +270,12 @@ def getitem(a, index):
 
 
 def setitem(a, index, value) -> None:
-    """``a[index] = value`` in place; on cuPyNumeric, strided slices go through ``put``."""
+    """``a[index] = value`` in place; on cuPyNumeric, strided slices go through ``put``.
+
+    A host array or list ``value`` is moved onto the backend first (``to_backend``).
+    """
+    if isinstance(value, (list, tuple, _host_np.ndarray)) and not isinstance(value, ndarray):
+        value = to_backend(value)
     if is_numpy or not _has_strided_slice(index):
         a[index] = value
         return

@@ -15,29 +15,33 @@ xp = backend.xp
 
 
 def _component(i):
+    """One part of an index: Tensors, backend arrays, host NumPy arrays and lists all
+    become backend arrays (``backend.to_backend``); ints, slices, None and ... stay."""
     if isinstance(i, Tensor):
-        i = i.data
-        if i.dtype.kind not in "iub":
-            raise IndexError(f"tensors used as indices must be integer or bool, got {i.dtype}")
+        arr, kind = i.data, "tensors"
+    elif isinstance(i, list) or backend.is_array(i):
+        arr, kind = backend.to_backend(i), ("index lists" if isinstance(i, list) else "index arrays")
+        if arr.size == 0 and isinstance(i, list):
+            arr = arr.astype(xp.int64)    # [] picks nothing (NumPy makes it float64)
+    else:
         return i
-    if isinstance(i, list):
-        arr = xp.asarray(i)
-        if arr.dtype.kind == "f":
-            raise IndexError("index lists must hold ints or bools, not floats")
-        return arr
-    return i
+    if arr.dtype.kind not in "iub":
+        raise IndexError(f"{kind} used as indices must hold integers or bools, got {arr.dtype}; "
+                         "convert them with .long() (or .astype(int) for NumPy arrays)")
+    return arr
 
 
 def normalize_index(index):
-    """Tensor and list components -> backend arrays, so the backend can index with them."""
+    """Tensor, array and list components -> backend arrays, so every kind indexes alike."""
     if isinstance(index, tuple):
         return tuple(_component(i) for i in index)
     return _component(index)
 
 
 def _is_advanced(index) -> bool:
+    """Does the index hold an integer array (so one element may be picked several times)?"""
     parts = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(p, backend.ndarray) and p.dtype.kind != "b" for p in parts)
+    return any(backend.is_array(p) and p.dtype.kind != "b" for p in parts)
 
 
 class GetItem(Function):
