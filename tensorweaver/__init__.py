@@ -45,3 +45,16 @@ __version__ = "0.1.0"
 # The training stack: layers and losses, optimizers, data loading, checkpoints.
 from tensorweaver import nn, optim, utils  # noqa: E402
 from tensorweaver.serialization import load, save  # noqa: E402
+
+# Devices as torch code writes them: tw.device, tw.cuda, tw.backends, tw.accelerator.
+from tensorweaver._device import device  # noqa: E402
+from tensorweaver import accelerator, backends, cuda  # noqa: E402
+
+
+def __getattr__(name):
+    """``tw.onnx`` on first use, as ``torch.onnx``: ``import tensorweaver`` does not import
+    the ``onnx`` package (it is optional, and slow to import)."""
+    if name == "onnx":
+        import importlib
+        return importlib.import_module("tensorweaver.onnx")
+    raise AttributeError(f"module 'tensorweaver' has no attribute {name!r}")

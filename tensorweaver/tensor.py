@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import weakref
 
-from tensorweaver import backend, dtypes
+from tensorweaver import _device, backend, dtypes
 
 xp = backend.xp
 _host_np = backend.host_numpy()
@@ -43,8 +43,10 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return backend.device
+    def device(self):
+        """``device(type='cpu')``, or ``device(type='cuda', index=0)`` on cuPyNumeric in Legate
+        GPU mode: one device per process (see ``tensorweaver._device``)."""
+        return _device.CURRENT
 
     @property
     def is_leaf(self) -> bool:
@@ -171,9 +173,12 @@ class Tensor:
         return backend.to_host(self.data).tolist()
 
     def to(self, *args, **kwargs):
-        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``. The
+        device is checked; a process has one device, so the data never moves. ``self`` is
+        returned when nothing changes, unless ``copy=True``."""
         dtype = parse_to_args(args, kwargs)
-        return self if dtype is None else _ew.cast(self, dtype)
+        out = self if dtype is None else _ew.cast(self, dtype)
+        return _ew.clone(out) if out is self and kwargs.get("copy") else out
 
     def type(self, dtype=None):
         return str(self.dtype) if dtype is None else self.to(dtype)
@@ -197,6 +202,12 @@ class Tensor:
         return _ew.cast(self, dtypes.bool)
 
     def cpu(self):
+        """``self``: in a GPU-mode process the data stays where Legate placed it."""
+        return self
+
+    def cuda(self, device=None, non_blocking=False):
+        """``self`` when CUDA is available (cuPyNumeric in Legate GPU mode); torch's error otherwise."""
+        _device.check_cuda(device, "Tensor.cuda()")
         return self
 
     def clone(self):
@@ -396,32 +407,8 @@ def _to_backend_array(data, dtype=None):
     return backend.from_host(host)
 
 
-def parse_to_args(args, kwargs):
-    """The dtype asked for by ``.to(...)`` (None if only a device); checks the device."""
-    dtype = kwargs.get("dtype")
-    device = kwargs.get("device")
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif isinstance(a, str):
-            device = a
-        elif a is not None:
-            dtype = a
-    if device is not None:
-        check_device(device)
-    return None if dtype is None else dtypes.as_dtype(dtype)
-
-
-_DEVICE_NAMES = {"cpu"} if backend.is_numpy else {"legate", "cuda", "gpu", "cpu"}
-
-
-def check_device(device) -> None:
-    name = str(device).split(":")[0]
-    if name not in _DEVICE_NAMES:
-        raise RuntimeError(
-            f"device {device!r} is not available: this process uses the {backend.name} backend "
-            f"(device {backend.device!r}). To run on NVIDIA GPUs, start Python with "
-            f"{backend.ENV_VAR}=cupynumeric (the GPU image sets it); the same code then runs there.")
+# Re-exported: nn layers (device=), Module.to and serialization (map_location) use them.
+from tensorweaver._device import check_device, parse_to_args  # noqa: E402, F401
 
 
 from tensorweaver.autograd import engine as _engine  # noqa: E402

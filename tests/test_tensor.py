@@ -32,7 +32,7 @@ def test_attributes():
     assert y.grad_fn is not None and x.grad_fn is None
     assert x.requires_grad and y.requires_grad
     assert x.grad is None
-    assert x.device == tw.backend.device
+    assert isinstance(x.device, tw.device) and x.device == tw._device.CURRENT
     assert x.ndim == 1 and x.dim() == 1 and x.numel() == 2 and x.size() == (2,) and x.size(0) == 2
     assert len(tw.ones(4, 2)) == 4
 

@@ -1,6 +1,9 @@
 """Tensor factories: ``tensor``, ``zeros``, ``ones``, ``full``, ``arange``, ``linspace``,
 ``eye``, the random ``rand``/``randn``/``randint`` and the ``*_like`` variants.
 
+Every factory takes torch's ``device=`` (``"cpu"``, ``"cuda"``, ``tw.device``...): it is
+checked (see ``tensorweaver._device``); a process has one device, so it selects nothing.
+
 Random values are drawn on the host (``tensorweaver.random``) and then moved to the
 backend, so a seed gives the same numbers on NumPy and cuPyNumeric.
 """
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 
-from tensorweaver import backend, dtypes
+from tensorweaver import _device, backend, dtypes
 from tensorweaver import random as _random
 from tensorweaver.tensor import Tensor, _make_tensor
 
@@ -24,6 +27,12 @@ def _sizes(size):
     return tuple(size)
 
 
+def _on(device):
+    """Check ``device=`` (torch's error if it is not available here); None means the default."""
+    if device is not None:
+        _device.check_device(device)
+
+
 def _wrap(data, requires_grad):
     t = _make_tensor(data, False, None)
     if requires_grad:
@@ -35,33 +44,38 @@ def _float_dtype(dtype):
     return dtypes.get_default_dtype() if dtype is None else dtypes.as_dtype(dtype)
 
 
-def tensor(data, dtype=None, requires_grad=False):
+def tensor(data, dtype=None, requires_grad=False, device=None):
     """A new tensor holding a copy of ``data`` (floats -> float32, ints -> int64)."""
+    _on(device)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def as_tensor(data, dtype=None):
+def as_tensor(data, dtype=None, device=None):
+    _on(device)
     if isinstance(data, Tensor) and (dtype is None or data.dtype == dtypes.as_dtype(dtype)):
         return data
     return Tensor(data, dtype=dtype)
 
 
-def from_numpy(array):
+def from_numpy(array):  # torch.from_numpy has no device argument
     return Tensor(array)
 
 
-def zeros(*size, dtype=None, requires_grad=False):
+def zeros(*size, dtype=None, requires_grad=False, device=None):
+    _on(device)
     return _wrap(xp.zeros(_sizes(size), dtype=_float_dtype(dtype)), requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad=False):
+def ones(*size, dtype=None, requires_grad=False, device=None):
+    _on(device)
     return _wrap(xp.ones(_sizes(size), dtype=_float_dtype(dtype)), requires_grad)
 
 
 empty = zeros
 
 
-def full(size, fill_value, dtype=None, requires_grad=False):
+def full(size, fill_value, dtype=None, requires_grad=False, device=None):
+    _on(device)
     if dtype is None:
         if isinstance(fill_value, builtins.bool):
             dtype = dtypes.bool
@@ -71,8 +85,9 @@ def full(size, fill_value, dtype=None, requires_grad=False):
                          else dtypes.as_dtype(dtype)), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None):
     """Like torch: all-int arguments give int64, otherwise the default float type."""
+    _on(device)
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -84,12 +99,14 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     return _wrap(backend.from_host(host), requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, requires_grad=False):
+def linspace(start, end, steps, dtype=None, requires_grad=False, device=None):
+    _on(device)
     host = backend.host_numpy().linspace(start, end, steps, dtype=_float_dtype(dtype))
     return _wrap(backend.from_host(host), requires_grad)
 
 
-def eye(n, m=None, dtype=None, requires_grad=False):
+def eye(n, m=None, dtype=None, requires_grad=False, device=None):
+    _on(device)
     return _wrap(xp.eye(n, n if m is None else m, dtype=_float_dtype(dtype)), requires_grad)
 
 
@@ -98,22 +115,25 @@ def _host_draw_dtype(d):
     return dtypes.float32 if d == dtypes.float16 else d
 
 
-def rand(*size, dtype=None, requires_grad=False):
+def rand(*size, dtype=None, requires_grad=False, device=None):
     """Uniform on [0, 1)."""
+    _on(device)
     d = _float_dtype(dtype)
     host = _random.generator().random(_sizes(size), dtype=_host_draw_dtype(d))
     return _wrap(backend.from_host(host, d), requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False):
+def randn(*size, dtype=None, requires_grad=False, device=None):
     """Standard normal."""
+    _on(device)
     d = _float_dtype(dtype)
     host = _random.generator().standard_normal(_sizes(size), dtype=_host_draw_dtype(d))
     return _wrap(backend.from_host(host, d), requires_grad)
 
 
-def randint(low, high=None, size=None, dtype=None, requires_grad=False):
+def randint(low, high=None, size=None, dtype=None, requires_grad=False, device=None):
     """Integers in ``[low, high)``; ``randint(high, size)`` works as in torch."""
+    _on(device)
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
             raise TypeError("randint: size must be given, e.g. randint(0, 10, (3,))")
@@ -128,29 +148,30 @@ def _like(t, dtype):
     return t.dtype if dtype is None else dtype
 
 
-def zeros_like(t, dtype=None, requires_grad=False):
-    return zeros(t.shape, dtype=_like(t, dtype), requires_grad=requires_grad)
+def zeros_like(t, dtype=None, requires_grad=False, device=None):
+    return zeros(t.shape, dtype=_like(t, dtype), requires_grad=requires_grad, device=device)
 
 
-def ones_like(t, dtype=None, requires_grad=False):
-    return ones(t.shape, dtype=_like(t, dtype), requires_grad=requires_grad)
+def ones_like(t, dtype=None, requires_grad=False, device=None):
+    return ones(t.shape, dtype=_like(t, dtype), requires_grad=requires_grad, device=device)
 
 
-def full_like(t, fill_value, dtype=None, requires_grad=False):
-    return full(t.shape, fill_value, dtype=_like(t, dtype), requires_grad=requires_grad)
+def full_like(t, fill_value, dtype=None, requires_grad=False, device=None):
+    return full(t.shape, fill_value, dtype=_like(t, dtype), requires_grad=requires_grad, device=device)
 
 
-def empty_like(t, dtype=None, requires_grad=False):
-    return zeros_like(t, dtype, requires_grad)
+def empty_like(t, dtype=None, requires_grad=False, device=None):
+    return zeros_like(t, dtype, requires_grad, device)
 
 
-def rand_like(t, dtype=None, requires_grad=False):
-    return rand(t.shape, dtype=_like(t, dtype), requires_grad=requires_grad)
+def rand_like(t, dtype=None, requires_grad=False, device=None):
+    return rand(t.shape, dtype=_like(t, dtype), requires_grad=requires_grad, device=device)
 
 
-def randn_like(t, dtype=None, requires_grad=False):
-    return randn(t.shape, dtype=_like(t, dtype), requires_grad=requires_grad)
+def randn_like(t, dtype=None, requires_grad=False, device=None):
+    return randn(t.shape, dtype=_like(t, dtype), requires_grad=requires_grad, device=device)
 
 
-def randint_like(t, low, high=None, dtype=None):
-    return randint(low, high, t.shape, dtype=_like(t, dtype))
+def randint_like(t, low, high=None, dtype=None, requires_grad=False, device=None):
+    return randint(low, high, t.shape, dtype=_like(t, dtype), requires_grad=requires_grad,
+                   device=device)

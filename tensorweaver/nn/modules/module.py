@@ -20,7 +20,8 @@ from collections import OrderedDict, namedtuple
 from tensorweaver import backend, dtypes
 from tensorweaver.autograd.grad_mode import no_grad
 from tensorweaver.nn.parameter import Parameter
-from tensorweaver.tensor import Tensor, check_device, parse_to_args
+from tensorweaver._device import check_cuda
+from tensorweaver.tensor import Tensor, parse_to_args
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 _hook_ids = itertools.count()
@@ -387,7 +388,8 @@ class Module:
 
     def to(self, *args, **kwargs):
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``: floating
-        point parameters and buffers take the dtype (integer buffers keep theirs), in place."""
+        point parameters and buffers take the dtype (integer buffers keep theirs), in place.
+        The device is checked; a process has one device, so nothing moves."""
         dtype = parse_to_args(args, kwargs)
         if dtype is None:
             return self
@@ -405,10 +407,13 @@ class Module:
         return self.to(dtypes.float16)
 
     def cpu(self):
+        """``self``: in a GPU-mode process the data stays where Legate placed it."""
         return self
 
     def cuda(self, device=None):
-        check_device("cuda")
+        """``self`` when CUDA is available (cuPyNumeric in Legate GPU mode, where parameters
+        already live on the GPUs); torch's error otherwise."""
+        check_cuda(device, "Module.cuda()")
         return self
 
     # ---------------------------------------------------------------- state_dict
