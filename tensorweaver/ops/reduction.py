@@ -99,9 +99,30 @@ class MaxDim(Function):
         return xp.where(self.onehot, g, xp.zeros((), dtype=grad.dtype))
 
 
+def _centered(a, axes):
+    """``a - mean(a)`` along ``axes``, exactly 0 on slices whose values are all equal.
+
+    Two passes on data shifted by its first element along ``axes``: a constant slice
+    becomes exact zeros, whose mean is exactly 0 (``a - a.mean()`` is not: the mean of
+    three 0.7s is 0.7 - 1.1e-16 in float64). For other data the shift costs nothing in
+    accuracy (the rounding of ``a - first`` is of the same order as that of ``a - mean``)
+    and helps when the values are large relative to their spread.
+    """
+    first = a[tuple(slice(0, 1) if i in axes else slice(None) for i in range(a.ndim))]
+    shifted = a - first
+    return shifted - shifted.mean(axis=axes, keepdims=True)
+
+
+def _two_over(denom):
+    # 2 / (N - correction); N - correction <= 0 gives inf (times 0: NaN), as torch's grads.
+    return 2.0 / denom if denom > 0 else float("inf")
+
+
 class Var(Function):
+    """Variance; forward exactly 0 at zero variance (see ``_centered``)."""
+
     def forward(self, a, axes, correction, keepdim):
-        centered = a - a.mean(axis=axes, keepdims=True)
+        centered = _centered(a, axes)
         self.denom = builtins.max(_count(a.shape, axes) - correction, 0)
         self.save_for_backward(centered)
         self.axes, self.keepdim = axes, keepdim
@@ -110,7 +131,28 @@ class Var(Function):
     def backward(self, grad):
         (centered,) = self.saved_tensors
         g = _expand_back(grad, centered.shape, self.axes, self.keepdim)
-        return g * (2.0 / self.denom) * centered
+        return g * _two_over(self.denom) * centered
+
+
+class Std(Function):
+    """sqrt(var) as one op, for torch's gradient at zero variance: 0, not 0 * inf = NaN
+    (torch's std_backward masks ``grad / (2 * std)`` to 0 where ``std == 0``)."""
+
+    def forward(self, a, axes, correction, keepdim):
+        centered = _centered(a, axes)
+        self.denom = builtins.max(_count(a.shape, axes) - correction, 0)
+        out = xp.sqrt((centered * centered).sum(axis=axes, keepdims=keepdim) / self.denom)
+        self.save_for_backward(centered, out)
+        self.axes, self.keepdim = axes, keepdim
+        return out
+
+    def backward(self, grad):
+        centered, out = self.saved_tensors
+        zero = out == 0
+        half = xp.where(zero, xp.zeros((), dtype=grad.dtype),
+                        grad / (2 * xp.where(zero, xp.ones((), dtype=out.dtype), out)))
+        g = _expand_back(half, centered.shape, self.axes, self.keepdim)
+        return g * _two_over(self.denom) * centered
 
 
 class LogSumExp(Function):
@@ -219,7 +261,9 @@ def var(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def std(a, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return var(a, dim, unbiased, keepdim, correction=correction).sqrt()
+    """Standard deviation (``correction=1`` by default); 0, with gradient 0, on constant data."""
+    a = _float(a)
+    return Std.apply(a, normalize_dims(dim, a.ndim, "std"), _correction(unbiased, correction), keepdim)
 
 
 def logsumexp(a, dim, keepdim=False):

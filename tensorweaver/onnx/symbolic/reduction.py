@@ -1,4 +1,4 @@
-"""Reductions and softmax: ReduceSum/Mean/Max/Min, variance, logsumexp, (Log)Softmax."""
+"""Reductions and softmax: ReduceSum/Mean/Max/Min, variance, std, logsumexp, (Log)Softmax."""
 from __future__ import annotations
 
 from tensorweaver.ops import reduction as red
@@ -38,6 +38,16 @@ def max_dim(g, n):
 @register(red.Var)
 def var(g, n):
     """sum((x - mean)^2) / (N - correction), N counted at run time if an axis is dynamic."""
+    return _variance(g, n)
+
+
+@register(red.Std)
+def std(g, n):
+    """sqrt of the variance."""
+    return g.op("Sqrt", _variance(g, n))
+
+
+def _variance(g, n):
     x, axes, correction = n.input(0), n.fn.axes, n.args[2]
     if not axes:
         return g.op("Div", g.op("Sub", x, x), g.const(max(1 - correction, 0), n.dtype))
