@@ -20,13 +20,21 @@ def device_count() -> int:
     return 1 if _device.is_cuda_available() else 0
 
 
-def current_device_index() -> int:
+def _require() -> None:
     if not _device.is_cuda_available():
-        raise RuntimeError("Cannot access accelerator device when none is available. "
-                           "Check tw.accelerator.is_available() first.")
+        raise RuntimeError("Cannot access accelerator device when none is available "
+                           f"({_device._why_no_cuda()}). Check tw.accelerator.is_available() "
+                           "first; tw.cuda.synchronize() also waits for cuPyNumeric's work "
+                           "in Legate CPU mode.")
+
+
+def current_device_index() -> int:
+    _require()
     return 0
 
 
 def synchronize(device=None) -> None:
+    """Wait for all queued work on the accelerator (torch raises when there is none)."""
+    _require()
     from tensorweaver import cuda
     cuda.synchronize(device)
