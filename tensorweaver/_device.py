@@ -55,8 +55,9 @@ class device:  # noqa: N801  (torch.device's name)
         name, sep, idx = type.partition(":")
         if name not in _TYPES:
             raise RuntimeError(
-                f"Expected one of {', '.join(_TYPES)} device type at start of device string: "
-                f"{type} (tensorweaver runs on 'cuda' for NVIDIA GPUs, 'cpu' otherwise)")
+                f"device type {name!r} is not available: expected one of {', '.join(_TYPES)} "
+                f"device type at start of device string: {type} (as torch). tensorweaver runs "
+                "on 'cuda' for NVIDIA GPUs, 'cpu' otherwise.")
         if sep:
             if index is not None:
                 raise RuntimeError(f"type (string) must not include an index because index was "
