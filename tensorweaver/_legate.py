@@ -20,7 +20,10 @@ made here, before ``backend.py`` imports ``cupynumeric``:
    ``libcuda.so.1`` is in the process, the dynamic loader satisfies Legate's dependency with
    it. It is loaded only when no real driver exists, so it never shadows one.
 
-One line on stderr says which mode was chosen and why.
+One line on stderr says which mode was chosen and why, and it is the only one: in CPU mode
+Realm's GPU discovery, which would log its failure to find a GPU (two lines, on stdout), is
+silenced with ``REALM_DEFAULT_ARGS=-level gpu=6`` (fatal messages only; the line says why
+there is no GPU). In GPU mode nothing is silenced.
 """
 from __future__ import annotations
 
@@ -40,6 +43,9 @@ IMAGE_STAND_IN = Path("/opt/tensorweaver/cuda-stand-in") / DRIVER_SONAME
 CHECKOUT_STAND_IN = Path(__file__).resolve().parent.parent / "build" / "cuda-stand-in" / DRIVER_SONAME
 
 CUDA_ERROR_NO_DEVICE = 100
+#: Realm's logger for GPU discovery, at "fatal only" (Realm's levels: 4 warning, 5 error, 6 fatal).
+#: Realm reads extra command-line flags from REALM_DEFAULT_ARGS when Legate starts it.
+QUIET_GPU_DISCOVERY = "-level gpu=6"
 
 
 class LegateSetupError(RuntimeError):
@@ -125,6 +131,12 @@ def decide(probe: DriverProbe, environ, cores: int, memory_mb: int) -> Plan:
     if "LEGATE_AUTO_CONFIG" not in environ:
         # Auto-configuration would reserve most cores and memory of the machine.
         env["LEGATE_AUTO_CONFIG"] = "0"
+    realm_args = environ.get("REALM_DEFAULT_ARGS", "")
+    if "-level" not in realm_args.split():
+        # Realm's failed GPU discovery would print two lines to stdout (breaking
+        # `env --json` and any program whose output is data); the line says it instead.
+        # A `-level` the user chose is kept as it is (Realm takes the last one only).
+        env["REALM_DEFAULT_ARGS"] = f"{realm_args} {QUIET_GPU_DISCOVERY}".strip()
     return Plan("cpu", reason, env, needs_stand_in=not probe.loaded, user_config=user_config)
 
 
@@ -277,3 +289,23 @@ def configure(environ=None, stream=None) -> Plan:
     print(plan.line(environ.get("LEGATE_CONFIG", ""), stand_in_path), file=stream or sys.stderr, flush=True)
     applied = plan
     return plan
+
+
+_json_stdout = None
+
+
+def claim_stdout():
+    """A file on the real stdout, for one program's data alone; fd 1 becomes stderr.
+
+    Legate and Realm write to file descriptor 1 directly (when Legate starts, which is at
+    ``import tensorweaver``, and at exit), bypassing ``sys.stdout``. For
+    ``python -m tensorweaver.env --json`` they get stderr for the rest of the process, and the
+    JSON object a private copy of the real stdout. ``backend.py`` calls this before Legate
+    starts; idempotent.
+    """
+    global _json_stdout
+    if _json_stdout is None:
+        sys.stdout.flush()
+        _json_stdout = os.fdopen(os.dup(1), "w")
+        os.dup2(2, 1)
+    return _json_stdout

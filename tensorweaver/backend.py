@@ -122,7 +122,8 @@ def _select(requested: str | None):
     except ImportError as exc:
         raise BackendError(
             f"{ENV_VAR}=cupynumeric, but cuPyNumeric could not be imported ({exc}). "
-            "Install it with `pip install nvidia-cupynumeric` (or `pip install tensorweaver[gpu]`), "
+            "Install it with `pip install nvidia-cupynumeric`, or from the tensorweaver checkout "
+            "with `pip install -e '.[gpu]'` (`make venv-gpu` makes a venv with it), "
             "use the GPU image (`make shell-gpu`), or unset "
             f"{ENV_VAR} to use NumPy.") from exc
     except _legate.LegateSetupError as exc:
@@ -130,7 +131,31 @@ def _select(requested: str | None):
     return name, module
 
 
-name, xp = _select(os.environ.get(ENV_VAR))
+def _env_command_args():
+    """The arguments of ``python -m tensorweaver.env ARGS``, or None for any other program."""
+    argv = list(getattr(sys, "orig_argv", ()))
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "-m":
+            return argv[i + 2:] if argv[i + 1] == "tensorweaver.env" else None
+    return None
+
+
+if "--json" in (_env_command_args() or ()):
+    # `python -m tensorweaver.env --json`: stdout must hold the JSON object alone, and Legate
+    # starts (and may print) right here, before the command's own code runs.
+    from tensorweaver import _legate as _legate_setup
+    _legate_setup.claim_stdout()
+
+try:
+    name, xp = _select(os.environ.get(ENV_VAR))
+except Exception as _exc:
+    # `python -m tensorweaver.env` imports this package before its own code can run, so a
+    # backend that fails to load is reported from here: what failed and the fix, status 1.
+    _args = _env_command_args()
+    if _args is None:
+        raise
+    from tensorweaver import env as _env
+    raise SystemExit(_env.main(_args, own_stdout=True, backend_error=_exc)) from None
 ndarray = xp.ndarray
 is_numpy = xp is _host_np
 #: The device string tensors report: NumPy runs on the host CPU; cuPyNumeric

@@ -35,7 +35,7 @@ def load_digits(*, images: bool = False, dtype=None):
         from sklearn.datasets import load_digits as _sk_load_digits
     except ImportError as exc:
         raise ImportError("tensorweaver.datasets.load_digits needs scikit-learn, which bundles the digits data: "
-                          "pip install scikit-learn (or the 'lab' extra: pip install 'tensorweaver[lab]')") from exc
+                          "pip install scikit-learn (or the 'lab' extra, from the tensorweaver checkout: pip install -e '.[lab]')") from exc
     bunch = _sk_load_digits()
     x = bunch.data.astype(np.float64) / 16.0
     if images:

@@ -35,7 +35,7 @@ def test_no_driver_means_cpu_mode_with_small_config_and_the_stand_in():
     plan = _legate.decide(NO_DRIVER, {}, cores=2, memory_mb=24 * GIB)
     assert plan.mode == "cpu" and plan.needs_stand_in
     assert plan.env == {"LEGATE_CONFIG": "--cpus 1 --gpus 0 --omps 0 --utility 1 --sysmem 4096",
-                        "LEGATE_AUTO_CONFIG": "0"}
+                        "LEGATE_AUTO_CONFIG": "0", "REALM_DEFAULT_ARGS": "-level gpu=6"}
     assert "no NVIDIA driver" in plan.reason and "cannot open" in plan.reason
     line = plan.line(plan.env["LEGATE_CONFIG"], "/x/libcuda.so.1")
     assert line.startswith("tensorweaver: Legate CPU mode: no NVIDIA driver")
@@ -96,6 +96,20 @@ def test_user_legate_config_is_always_kept(probe):
     assert plan.user_config
     line = plan.line(environ["LEGATE_CONFIG"])
     assert "'--cpus 7 --sysmem 100' (set by the user)" in line and "to override" not in line
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("given,expected", [
+    (None, "-level gpu=6"),
+    ("-ll:force_kthreads", "-ll:force_kthreads -level gpu=6"),
+    ("-level gpu=2,legate=1", None),           # the user's own levels win, untouched
+])
+def test_cpu_mode_silences_realms_gpu_discovery_unless_the_user_set_levels(given, expected):
+    environ = {} if given is None else {"REALM_DEFAULT_ARGS": given}
+    plan = _legate.decide(NO_DRIVER, environ, 2, 4 * GIB)
+    assert plan.env.get("REALM_DEFAULT_ARGS") == expected
+    gpu = _legate.decide(_legate.DriverProbe(True, "/l/libcuda.so.1", devices=1), {}, 2, 4 * GIB)
+    assert "REALM_DEFAULT_ARGS" not in gpu.env          # GPU mode: Realm's messages stay
 
 
 @pytest.mark.unit
@@ -190,7 +204,7 @@ def test_strided_slices_become_takes(index):
 def run_python(code: str, env: dict | None = None, args=(), python=sys.executable):
     full_env = {k: v for k, v in os.environ.items()
                 if k not in ("TENSORWEAVER_BACKEND", "LEGATE_CONFIG", "LEGATE_AUTO_CONFIG",
-                             "LD_LIBRARY_PATH", _legate.STAND_IN_ENV)}
+                             "REALM_DEFAULT_ARGS", "LD_LIBRARY_PATH", _legate.STAND_IN_ENV)}
     full_env.update(env or {})
     return subprocess.run([python, *args, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, env=full_env, cwd=REPO, timeout=300)
@@ -388,10 +402,12 @@ def test_cupynumeric_on_a_driver_without_gpu_runs_in_cpu_mode(drivers):
     """, {"TENSORWEAVER_BACKEND": "cupynumeric", "LD_LIBRARY_PATH": str(drivers.no_gpu.parent),
           _legate.STAND_IN_ENV: str(drivers.stand_in)})
     assert proc.returncode == 0, proc.stderr
-    # Realm logs its failed GPU discovery on stdout: read the last line.
-    assert proc.stdout.splitlines()[-1].split() == ["cupynumeric", "0", "1", "15.0"]
-    ours = [line for line in proc.stderr.splitlines() if line.startswith("tensorweaver:")]
-    assert len(ours) == 1 and "found but no usable GPU (cuInit: CUDA_ERROR_NO_DEVICE)" in ours[0]
+    # Nothing but the program's output on stdout (Realm's failed GPU discovery is silenced),
+    # and exactly one line on stderr: ours.
+    assert proc.stdout.splitlines() == ["cupynumeric 0 1 15.0"], proc.stdout
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tensorweaver: Legate CPU mode: "), proc.stderr
+    assert "found but no usable GPU (cuInit: CUDA_ERROR_NO_DEVICE)" in lines[0]
 
 
 @pytest.mark.parity
@@ -403,3 +419,87 @@ def test_env_report_shows_the_mode_and_processors(drivers):
     assert "legate mode" in proc.stdout and "CPU:" in proc.stdout
     assert "'--cpus 1 --gpus 0 --omps 0 --sysmem 512' (set by the user)" in proc.stdout
     assert "0 GPU, 0 OMP, 1 CPU; preferred target CPU" in proc.stdout
+
+
+# --------------------------------------------------------------------------- python -m tensorweaver.env
+def run_env_command(*args, env=None, python=sys.executable):
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("TENSORWEAVER_BACKEND", "LEGATE_CONFIG", "LEGATE_AUTO_CONFIG",
+                             "REALM_DEFAULT_ARGS", "LD_LIBRARY_PATH", _legate.STAND_IN_ENV)}
+    full_env.update(env or {})
+    return subprocess.run([python, "-m", "tensorweaver.env", *args], capture_output=True, text=True,
+                          env=full_env, cwd=REPO, timeout=300)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("as_json", [False, True])
+def test_env_reports_a_backend_that_fails_to_load_with_status_1(as_json):
+    proc = run_env_command(*(["--json"] if as_json else []), env={"TENSORWEAVER_BACKEND": "tensorflow"})
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    if as_json:
+        info = json.loads(proc.stdout)
+    else:
+        info = dict(line.split(None, 1) if "  " not in line else
+                    [part.strip() for part in line.split("  ", 1)] for line in proc.stdout.splitlines())
+    assert info["backend"].startswith("FAILED to load (TENSORWEAVER_BACKEND='tensorflow'")
+    assert "is not a known backend" in info["backend error"]
+    assert "TENSORWEAVER_BACKEND=numpy" in info["backend error"]     # the fix
+    assert info["numpy"] and info["python"]                          # the rest is still reported
+
+
+@pytest.mark.unit
+def test_env_without_cupynumeric_names_the_install_from_this_checkout(tmp_path):
+    # A Python path with NumPy but without cuPyNumeric/Legate, whatever this venv holds.
+    site = Path(np.__file__).resolve().parent.parent
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith(("cupynumeric", "nvidia_cupynumeric", "legate")):
+            (tmp_path / entry.name).symlink_to(entry)
+    full_env = {k: v for k, v in os.environ.items() if k not in ("LEGATE_CONFIG", "REALM_DEFAULT_ARGS")}
+    full_env.update(TENSORWEAVER_BACKEND="cupynumeric", PYTHONPATH=f"{REPO}{os.pathsep}{tmp_path}")
+    proc = subprocess.run([sys.executable, "-S", "-m", "tensorweaver.env", "--json"], capture_output=True,
+                          text=True, env=full_env, cwd=REPO, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    error = json.loads(proc.stdout)["backend error"]
+    assert "cuPyNumeric could not be imported" in error
+    assert "pip install -e '.[gpu]'" in error and "tensorweaver[" not in error
+
+
+@pytest.mark.unit
+def test_no_install_hint_names_the_pypi_distribution_tensorweaver():
+    # "tensorweaver" on PyPI is another project: hints must install this checkout
+    # (pip install -e '.[extra]'), never that distribution name with an extra.
+    import re
+    pattern = re.compile(r"pip install\s+(?:-[-\w=]+\s+)*['\"]?tensorweaver\[")
+    offenders = []
+    for root in ("tensorweaver", "tests", "bench", "docker", "labs/src", ".ci"):
+        for path in (REPO / root).rglob("*"):
+            if path.is_file() and path.suffix in (".py", ".sh", ".md", ".txt", ".in", ".cfg", ""):
+                text = path.read_text(errors="replace")
+                offenders += [f"{path.relative_to(REPO)}: {m.group(0)}" for m in pattern.finditer(text)]
+    for name in ("README.md", "Makefile", "Dockerfile", "Dockerfile.gpu"):
+        text = (REPO / name).read_text()
+        offenders += [f"{name}: {m.group(0)}" for m in pattern.finditer(text)]
+    assert not offenders, offenders
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("realm_args", [None, "-level gpu=2"])
+def test_env_json_parses_on_cupynumeric_cpu_mode(drivers, realm_args):
+    # With Realm's discovery messages silenced (the default), and with the user asking Realm
+    # to print them: stdout holds the JSON object and nothing else either way.
+    env = {"TENSORWEAVER_BACKEND": "cupynumeric", _legate.STAND_IN_ENV: str(drivers.stand_in)}
+    if realm_args:
+        env["REALM_DEFAULT_ARGS"] = realm_args
+    proc = run_env_command("--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["backend"].startswith("cupynumeric") and info["legate mode"].startswith("CPU:")
+    assert info["legate processors"].startswith("0 GPU, 0 OMP, 1 CPU")
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("tensorweaver:")]
+    assert len(ours) == 1, proc.stderr
+    if realm_args is None:
+        assert proc.stderr.splitlines() == ours        # exactly one line at start-up
+        assert "silenced" in info["REALM_DEFAULT_ARGS"]
+    else:
+        assert "{gpu}" in proc.stderr                  # the user's choice is honoured, on stderr

@@ -139,6 +139,6 @@ def _onnxruntime():
     try:
         import onnxruntime
     except ImportError as exc:
-        raise ImportError("tensorweaver.onnx.verify needs ONNX Runtime: pip install "
-                          "'tensorweaver[onnx]' (or pip install onnxruntime)") from exc
+        raise ImportError("tensorweaver.onnx.verify needs ONNX Runtime: pip install onnxruntime "
+                          "(or the 'onnx' extra, from the tensorweaver checkout: pip install -e '.[onnx]')") from exc
     return onnxruntime

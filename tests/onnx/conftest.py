@@ -3,9 +3,9 @@ two batch sizes (the batch axis is dynamic), compare with the engine's forward."
 import numpy as np
 import pytest
 
-pytest.importorskip("onnx", reason="ONNX export needs the 'onnx' extra (pip install 'tensorweaver[onnx]')")
+pytest.importorskip("onnx", reason="ONNX export needs the 'onnx' extra (in the tensorweaver checkout: pip install -e '.[onnx]')")
 ort = pytest.importorskip("onnxruntime", reason="the ONNX suite checks exports in ONNX Runtime "
-                          "(extra 'onnx': pip install 'tensorweaver[onnx]')")
+                          "(extra 'onnx', in the tensorweaver checkout: pip install -e '.[onnx]')")
 
 import onnx  # noqa: E402
 
