@@ -36,7 +36,7 @@ from tensorweaver.ops.shape import (
     stack, transpose, tril, triu, unsqueeze,
 )
 from tensorweaver.ops.linalg import matmul
-from tensorweaver.ops.indexing import getitem
+from tensorweaver.ops.indexing import gather, getitem, index_add, scatter, scatter_add
 
 clip = clamp
 mm = matmul

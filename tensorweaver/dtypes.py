@@ -78,3 +78,12 @@ def scalar_result_type(t_dtype, scalar):
     if t_dtype.kind == "b" and not isinstance(scalar, (builtins.bool, np.bool_)):
         return int64
     return t_dtype
+
+
+_TORCH_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
+                "uint8": "Byte", "int16": "Short", "int32": "Int", "int64": "Long", "bool": "Bool"}
+
+
+def torch_name(dtype) -> str:
+    """torch's short name of a dtype (``Float``, ``Long``), as its error messages use."""
+    return _TORCH_NAMES.get(str(dtype), str(dtype))

@@ -10,6 +10,7 @@ The math lives in ``tensorweaver/ops``; the methods here only forward to it.
 from __future__ import annotations
 
 import builtins
+import warnings
 import weakref
 
 from tensorweaver import _device, backend, dtypes
@@ -20,7 +21,18 @@ _new = object.__new__
 
 
 class Tensor:
-    __slots__ = ("data", "shape", "requires_grad", "grad_fn", "grad", "_hooks", "__weakref__")
+    # Set by every tensor: data, shape, requires_grad, grad_fn, _grad, _hooks and
+    #   _version_counter  [n] shared by tensors that share memory, bumped by in-place ops;
+    #                     None until something needs it (most tensors never do).
+    # The rest are set only when needed and read with getattr(t, name, None):
+    #   _base             the tensor this one is a view of (basic slice, view, transpose...)
+    #   _view_replay      base -> this view, to re-attach the view after its base is rebased
+    #   _views            weak references to views of this (non-leaf) tensor
+    #   _accumulator      this leaf's AccumulateGrad node, once asked for
+    #   _post_accumulate_hooks, _retains_grad
+    __slots__ = ("data", "shape", "requires_grad", "grad_fn", "_grad", "_hooks", "_version_counter",
+                 "_base", "_view_replay", "_views", "_accumulator", "_post_accumulate_hooks",
+                 "_retains_grad", "__weakref__")
     __array_priority__ = 1000   # numpy_array + tensor -> Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -31,8 +43,9 @@ class Tensor:
         self.data = arr
         self.shape = tuple(arr.shape)
         self.grad_fn = None
-        self.grad = None
+        self._grad = None
         self._hooks = None
+        self._version_counter = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -79,22 +92,69 @@ class Tensor:
     def mT(self):
         return _shape.transpose(self, -2, -1)
 
-    def requires_grad_(self, requires_grad: bool = True):
-        if requires_grad and self.data.dtype.kind != "f":
-            raise RuntimeError(
-                f"Only tensors of floating point dtype can require gradients, got {self.data.dtype}. "
-                "Create it with dtype=tw.float32 or convert it with .float() first.")
-        if not requires_grad and self.grad_fn is not None:
-            raise RuntimeError("requires_grad can only be turned off on leaf tensors; use .detach()")
-        self.requires_grad = bool(requires_grad)
-        return self
 
     # -- autograd ----------------------------------------------------------
-    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+    @property
+    def grad(self):
+        """The accumulated gradient of a leaf (None until a backward reaches it)."""
+        if self.grad_fn is not None and self._grad is None and not getattr(self, "_retains_grad", False):
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                "attribute won't be populated during backward(). If you want the gradient of a non-leaf "
+                "Tensor, call .retain_grad() on it before backward(), or use tw.autograd.grad().",
+                UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None and not isinstance(value, Tensor):
+            raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+        if value is not None and (tuple(value.shape) != self.shape or value.dtype != self.dtype):
+            raise RuntimeError(f"assigned grad has shape {tuple(value.shape)} and dtype {value.dtype}, but "
+                               f"the tensor has shape {self.shape} and dtype {self.dtype}")
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        return self.grad_fn is not None and getattr(self, "_retains_grad", False)
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's memory has seen (torch's ``_version``)."""
+        counter = self._version_counter
+        return 0 if counter is None else counter[0]
+
+    def _is_view(self) -> bool:
+        return getattr(self, "_base", None) is not None
+
+    def _grad_accumulator(self):
+        """This leaf's ``AccumulateGrad`` node (one per leaf while the graph holds it)."""
+        if self.grad_fn is not None or not self.requires_grad:
+            return None
+        node = getattr(self, "_accumulator", None)
+        if node is None:
+            # Held by the leaf, so hooks registered on it live as long as the leaf (made
+            # only when asked for: most leaves never need one).
+            node = self._accumulator = _AccumulateGrad(self)
+        return node
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after ``.grad`` of this leaf was accumulated."""
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        hooks = getattr(self, "_post_accumulate_hooks", None)
+        if hooks is None:
+            hooks = self._post_accumulate_hooks = []
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``gradient`` is required unless ``self`` holds a single element; it is the
         vector in the vector-Jacobian product and must have ``self``'s shape.
+        ``create_graph=True`` records the backward itself, so the gradients can be
+        differentiated again; ``inputs`` restricts accumulation to those tensors.
         """
         if not self.requires_grad:
             raise RuntimeError(
@@ -113,7 +173,19 @@ class Tensor:
                 raise RuntimeError(
                     f"backward(): gradient has shape {tuple(g.shape)} but the tensor has shape {self.shape}")
             g = g.astype(self.data.dtype, copy=False)
-        _engine.run_backward(self, g, retain_graph=retain_graph)
+        if retain_graph is None:
+            retain_graph = create_graph
+        if not create_graph and inputs is None:
+            _engine.run_backward(self, g, retain_graph=retain_graph)
+            return
+        if create_graph:
+            g = gradient if isinstance(gradient, Tensor) and gradient.dtype == self.dtype else _make_tensor(g, False, None)
+        if inputs is not None:
+            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+            for t in inputs:
+                if not isinstance(t, Tensor) or not t.requires_grad:
+                    raise RuntimeError("backward(inputs=...): every input must be a Tensor that requires grad")
+        _engine.run_general([self], [g], retain_graph, create_graph, inputs=inputs, accumulate=True)
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
@@ -129,30 +201,72 @@ class Tensor:
     def retain_grad(self) -> None:
         """Keep ``.grad`` on a non-leaf tensor too."""
         if self.grad_fn is None:
+            if not self.requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
             return
+        if getattr(self, "_retains_grad", False):
+            return
+        self._retains_grad = True
         ref = weakref.ref(self)
 
         def store(grad):
             t = ref()
             if t is not None:
-                t.grad = grad if t.grad is None else _make_tensor(t.grad.data + grad.data, False, None)
+                t._grad = grad if t._grad is None else t._grad + grad
         self.register_hook(store)
 
     def detach(self):
-        """The same data, cut from the graph."""
-        return _make_tensor(self.data, False, None)
+        """The same data, cut from the graph (in-place changes to either are seen by both,
+        and counted by the shared version counter)."""
+        out = _make_tensor(self.data, False, None)
+        out._version_counter = _counter(self)
+        return out
 
-    def zero_(self):
-        """In-place fill with zeros (for gradients and untracked tensors)."""
-        self._check_inplace("zero_")
-        self.data[...] = 0
+    def detach_(self):
+        """Cut this tensor from the graph, in place: it becomes a leaf."""
+        if getattr(self, "_base", None) is not None and self._base.requires_grad:
+            raise RuntimeError("detach_(): can't detach a view of a tensor that requires grad in place; "
+                               "use detach() instead")
+        self.grad_fn = None
+        self.requires_grad = False
         return self
 
-    def _check_inplace(self, op):
-        if self.requires_grad and self.grad_fn is None and _grad_enabled[0]:
+    def requires_grad_(self, requires_grad: bool = True):
+        if requires_grad and self.data.dtype.kind != "f":
             raise RuntimeError(
-                f"{op}: a leaf tensor that requires grad cannot be changed in place while grad mode "
-                "is on; wrap the update in `with tw.no_grad():`")
+                f"Only tensors of floating point dtype can require gradients, got {self.data.dtype}. "
+                "Create it with dtype=tw.float32 or convert it with .float() first.")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("requires_grad can only be turned off on leaf tensors; use .detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    # -- in-place ops (tensorweaver/ops/inplace.py has the rules) -------------
+    def add_(self, other, *, alpha=1): return _inp.add_(self, other, alpha)
+    def sub_(self, other, *, alpha=1): return _inp.sub_(self, other, alpha)
+    def mul_(self, other): return _inp.binary_(self, other, _ew.mul, "mul_")
+    def div_(self, other): return _inp.binary_(self, other, _ew.div, "div_")
+    def pow_(self, exponent): return _inp.binary_(self, exponent, _ew.pow, "pow_")
+    def clamp_(self, min=None, max=None): return _inp.unary_(self, lambda x: _ew.clamp(x, min, max), "clamp_")
+    clip_ = clamp_
+    def exp_(self): return _inp.unary_(self, _ew.exp, "exp_")
+    def relu_(self): return _inp.unary_(self, _ew.relu, "relu_")
+    def sigmoid_(self): return _inp.unary_(self, _ew.sigmoid, "sigmoid_")
+    def tanh_(self): return _inp.unary_(self, _ew.tanh, "tanh_")
+    def neg_(self): return _inp.unary_(self, _ew.neg, "neg_")
+    def zero_(self): return _inp.fill_(self, 0, "zero_")
+    def fill_(self, value): return _inp.fill_(self, value, "fill_")
+    def copy_(self, src, non_blocking=False): return _inp.copy_(self, src)
+    def normal_(self, mean=0.0, std=1.0, *, generator=None): return _inp.normal_(self, mean, std)
+    def uniform_(self, a=0.0, b=1.0, *, generator=None): return _inp.uniform_(self, a, b)
+    def masked_fill_(self, mask, value): return _inp.binary_(self, value, lambda x, v: _ew.masked_fill(x, mask, v), "masked_fill_")
+    def index_add_(self, dim, index, source, *, alpha=1): return _inp.index_add_(self, dim, index, source, alpha)
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None): return _inp.scatter_(self, dim, index, src, value, reduce)
+    def scatter_add_(self, dim, index, src): return _inp.scatter_(self, dim, index, src, None, "add")
+    def __iadd__(self, other): return _inp.add_(self, other, 1)
+    def __isub__(self, other): return _inp.sub_(self, other, 1)
+    def __imul__(self, other): return _inp.binary_(self, other, _ew.mul, "__imul__")
+    def __itruediv__(self, other): return _inp.binary_(self, other, _ew.div, "__itruediv__")
 
     # -- conversion ----------------------------------------------------------
     def numpy(self):
@@ -225,7 +339,7 @@ class Tensor:
         if self.data.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool):
             extras.append(f"dtype=tw.{self.data.dtype}")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name}Backward>")
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extras) + ")"
@@ -284,14 +398,13 @@ class Tensor:
     def __and__(self, other): return _ew.logical_and(self, other)
     def __or__(self, other): return _ew.logical_or(self, other)
     def __getitem__(self, index): return _idx.getitem(self, index)
+    def gather(self, dim, index): return _idx.gather(self, dim, index)
+    def scatter(self, dim, index, src=None, *, value=None): return _idx.scatter(self, dim, index, src, value=value)
+    def scatter_add(self, dim, index, src): return _idx.scatter_add(self, dim, index, src)
+    def index_add(self, dim, index, source, *, alpha=1): return _idx.index_add(self, dim, index, source, alpha=alpha)
 
     def __setitem__(self, index, value):
-        self._check_inplace("__setitem__")
-        if self.grad_fn is not None:
-            raise RuntimeError("in-place assignment into a tensor that is part of a graph is not "
-                               "supported (design principle: no in-place ops on tracked tensors); "
-                               "build a new tensor with tw.where or masked_fill instead")
-        backend.setitem(self.data, _idx.normalize_index(index), value.data if isinstance(value, Tensor) else value)
+        _inp.setitem_(self, index, value)
 
     # -- elementwise ------------------------------------------------------------
     def add(self, other): return _ew.add(self, other)
@@ -356,15 +469,6 @@ class Tensor:
     def mm(self, other): return _la.matmul(self, other)
 
 
-class _HookHandle:
-    def __init__(self, hooks, hook):
-        self._hooks, self._hook = hooks, hook
-
-    def remove(self):
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
-
-
 def _make_tensor(data, requires_grad, grad_fn):
     """Wrap an existing backend array without copying or checks (the ops' fast path)."""
     t = _new(Tensor)
@@ -372,8 +476,9 @@ def _make_tensor(data, requires_grad, grad_fn):
     t.shape = data.shape
     t.requires_grad = requires_grad
     t.grad_fn = grad_fn
-    t.grad = None
+    t._grad = None
     t._hooks = None
+    t._version_counter = None
     return t
 
 
@@ -412,7 +517,10 @@ from tensorweaver._device import check_device, parse_to_args  # noqa: E402, F401
 
 
 from tensorweaver.autograd import engine as _engine  # noqa: E402
-from tensorweaver.autograd.grad_mode import _enabled as _grad_enabled  # noqa: E402
+from tensorweaver.autograd.function import (  # noqa: E402
+    AccumulateGrad as _AccumulateGrad, _counter, _HookHandle,
+)
+from tensorweaver.ops import inplace as _inp  # noqa: E402
 from tensorweaver.ops import elementwise as _ew  # noqa: E402
 from tensorweaver.ops import indexing as _idx  # noqa: E402
 from tensorweaver.ops import linalg as _la  # noqa: E402

@@ -57,7 +57,7 @@ def test_repr_is_torch_like():
     assert repr(tw.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
     assert repr(tw.tensor([1.5], dtype=tw.float64)) == "tensor([1.5], dtype=tw.float64)"
     y = tw.tensor([1.0], requires_grad=True) * 2
-    assert repr(y) == "tensor([2.], grad_fn=<MulBackward>)"
+    assert repr(y) == "tensor([2.], grad_fn=<MulBackward0>)"
     assert "\n        [" in repr(tw.ones(2, 2))
 
 

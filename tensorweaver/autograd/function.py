@@ -12,10 +12,22 @@ the output::
             a, b = self.saved_tensors
             return grad * b, grad * a          # one gradient per input (None = no grad)
 
+        def tensor_backward(self, grad, a, b):  # optional: the same rule on Tensors,
+            return grad * b, grad * a           # used by backward(create_graph=True)
+
 ``Mul.apply(x, y)`` runs ``forward`` on ``x.data, y.data`` (non-tensor arguments are
 passed through unchanged) and, when grad mode is on and an input requires grad,
 records the call as the output's ``grad_fn``. The instance is the context: state for
-backward lives on ``self``.
+backward lives on ``self``, and ``self.needs_input_grad[i]`` says whether input ``i``
+wants a gradient (computed once, here in ``apply``).
+
+Saved arrays are checked like torch's saved tensors: ``apply`` notes, for every saved
+array that is an input's (or the output's) data, that tensor's version counter and
+its version then. An in-place change made afterwards bumps the counter, and
+``saved_tensors`` refuses to hand out the stale value (see ``tensorweaver/ops/inplace.py``).
+The same note remembers where each saved input came from in the graph, so that
+``tensor_backward`` can receive saved values as Tensors still attached to the graph
+(higher-order gradients).
 """
 from __future__ import annotations
 
@@ -25,6 +37,8 @@ from tensorweaver.autograd.grad_mode import _enabled
 
 _ndarray = backend.ndarray
 _as_array = backend.as_array
+_owner = backend.owner
+_is_numpy = backend.is_numpy
 
 #: Called as ``hook(fn, args, kwargs, output)`` after every op while a tracer (the
 #: ONNX exporter) is active; ``None`` otherwise, so tracing costs nothing when off.
@@ -36,15 +50,20 @@ class _Freed:
 
 
 _FREED = _Freed()
+_OUTPUT = "output"        # a saved array that is the op's own output
 
 
 class Function:
     #: Set False for ops whose output never carries a gradient (comparisons, argmax).
     differentiable = True
     _saved = ()
+    _saved_meta = None     # ((position in _saved, counter, version, source), ...)
     _hooks = None          # hooks registered on the (non-leaf) output tensor
+    _prehooks = None       # node pre-hooks: hook(grad_outputs) -> new grad_outputs or None
+    _posthooks = None      # node hooks: hook(grad_inputs, grad_outputs) -> new grad_inputs or None
     _created_at = None     # user source line, recorded under detect_anomaly()
-    next_functions = ()    # per input: its grad_fn, a leaf Tensor that accumulates, or None
+    _edges = ()            # per input: its grad_fn, a leaf Tensor that accumulates, or None
+    needs_input_grad = ()  # per input: does it require grad (only for recorded nodes)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -60,28 +79,91 @@ class Function:
     def saved_tensors(self) -> tuple:
         if self._saved is _FREED:
             raise RuntimeError(
-                f"{type(self).__name__}: the saved values were freed by an earlier backward(). "
+                f"{self.name()}: the saved values were freed by an earlier backward(). "
                 "Pass retain_graph=True to the first backward() to backward through the graph twice.")
+        if self._saved_meta is not None:
+            self._check_versions()
         return self._saved
 
-    @property
-    def needs_input_grad(self) -> tuple:
-        return tuple(e is not None for e in self.next_functions)
+    def _check_versions(self) -> None:
+        for pos, counter, version, _ in self._saved_meta:
+            if counter[0] != version:
+                a = self._saved[pos]
+                shape = "x".join(map(str, a.shape)) or "scalar"
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: [{a.dtype} tensor of shape {shape}], saved by {self.name()}, "
+                    f"is at version {counter[0]}; expected version {version} instead. Hint: clone() "
+                    "the tensor before changing it in place, or change it under tw.no_grad() only "
+                    "after backward().")
+
+    def saved_graph_tensors(self) -> tuple:
+        """The saved values as Tensors attached to the graph (for ``tensor_backward``).
+
+        A saved input comes back as a tensor whose ``grad_fn`` is that input's (a leaf
+        comes back as itself); the saved output as a tensor whose ``grad_fn`` is this
+        node; anything else as a constant.
+        """
+        saved = self.saved_tensors
+        sources = [None] * len(saved)
+        for pos, _, _, source in self._saved_meta or ():
+            sources[pos] = source
+        out = []
+        for value, source in zip(saved, sources):
+            if type(value) is not _ndarray:
+                out.append(value)                                  # a Python scalar, a dtype...
+            elif source is None:
+                out.append(_make_tensor(value, False, None))      # a constant
+            elif source is _OUTPUT:
+                out.append(_make_tensor(value, True, self))
+            elif isinstance(source, Tensor):
+                out.append(source)                                 # a leaf: gradients reach it
+            else:
+                out.append(_make_tensor(value, True, source))      # a non-leaf input
+        return tuple(out)
+
+    # -- graph introspection (torch's Node API) ---------------------------------
+    def name(self) -> str:
+        """``"MulBackward0"``: torch's name for the node that differentiates ``Mul``."""
+        return f"{type(self).__name__}Backward0"
 
     @property
-    def name(self) -> str:
+    def op_name(self) -> str:
+        """The forward op's name, ``"Mul"``."""
         return type(self).__name__
+
+    @property
+    def next_functions(self) -> tuple:
+        """``((node, 0), ...)`` per input: its ``grad_fn``, an ``AccumulateGrad`` for a leaf
+        that requires grad, or ``None``."""
+        return tuple((_node_of(e), 0) for e in self._edges)
+
+    def register_hook(self, hook):
+        """``hook(grad_inputs, grad_outputs)`` after this node's backward; may return new
+        ``grad_inputs``. Returns a handle with ``remove()``."""
+        if self._posthooks is None:
+            self._posthooks = []
+        self._posthooks.append(hook)
+        return _HookHandle(self._posthooks, hook)
+
+    def register_prehook(self, hook):
+        """``hook(grad_outputs)`` before this node's backward; may return new ``grad_outputs``."""
+        if self._prehooks is None:
+            self._prehooks = []
+        self._prehooks.append(hook)
+        return _HookHandle(self._prehooks, hook)
 
     def release(self) -> None:
         """Drop saved arrays after backward; a second backward then fails clearly."""
         self._saved = _FREED
+        self._saved_meta = None
 
     @property
     def is_released(self) -> bool:
         return self._saved is _FREED
 
     def __repr__(self):
-        return f"<{type(self).__name__}>"
+        return f"<{self.name()}>"
 
     # -- running it ----------------------------------------------------------
     @classmethod
@@ -89,6 +171,7 @@ class Function:
         fn = cls.__new__(cls)
         raw = []
         edges = []
+        needs = []
         requires_grad = False
         for a in args:
             if isinstance(a, Tensor):
@@ -96,12 +179,13 @@ class Function:
                 if a.requires_grad:
                     requires_grad = True
                     edges.append(a.grad_fn or a)
-                else:
-                    edges.append(None)
+                    needs.append(True)
+                    continue
             else:
                 raw.append(a)
-                edges.append(None)
-        fn.next_functions = edges
+            edges.append(None)
+            needs.append(False)
+        fn.needs_input_grad = tuple(needs)     # read by forward too (to skip bookkeeping)
         if anomaly._enabled[0]:
             fn._created_at = anomaly.user_frame()
         try:
@@ -115,8 +199,10 @@ class Function:
             out = _as_array(out)
 
         if requires_grad and _enabled[0] and cls.differentiable:
-            fn.next_functions = tuple(edges)
+            fn._edges = edges
             result = _make_tensor(out, True, fn)
+            if fn._saved:
+                fn._saved_meta = _note_saved(fn._saved, args, raw, out, result)
         else:
             result = _make_tensor(out, False, None)
         if anomaly._enabled[0]:
@@ -124,6 +210,99 @@ class Function:
         if _trace_hook[0] is not None:
             _trace_hook[0](fn, args, kwargs, result)
         return result
+
+
+def _note_saved(saved, args, raw, out, result):
+    """For each saved array that is an input's (or the output's) memory: its position,
+    the owning tensor's version counter and version now, and where it came from.
+    (Written as plain loops: this runs on every recorded op that saves something.)"""
+    meta = []
+    pos = -1
+    for s in saved:
+        pos += 1
+        if type(s) is not _ndarray:
+            continue
+        if s is out:
+            meta.append((pos, _counter(result), 0, _OUTPUT))
+            continue
+        i = 0
+        for r in raw:
+            if s is r:
+                t = args[i]
+                if isinstance(t, Tensor):
+                    c = t._version_counter
+                    if c is None:
+                        c = t._version_counter = [0]
+                    meta.append((pos, c, c[0], (t.grad_fn or t) if t.requires_grad else None))
+                break
+            i += 1
+        else:
+            if _is_numpy and s.base is not None:
+                _note_view(meta, pos, s, args, raw)
+    return meta or None
+
+
+def _note_view(meta, pos, s, args, raw):
+    """A saved view of an input (NumPy can tell): tracked, but not a graph tensor."""
+    for t, r in zip(args, raw):
+        if isinstance(t, Tensor) and _owner(s) is _owner(r):
+            c = _counter(t)
+            meta.append((pos, c, c[0], None))
+            return
+
+
+def _counter(t):
+    """``t``'s version counter (created on first use: most tensors never need one)."""
+    c = t._version_counter
+    if c is None:
+        c = t._version_counter = [0]
+    return c
+
+
+class AccumulateGrad:
+    """The node that stores a leaf's gradient into ``.grad`` (torch's ``AccumulateGrad``)."""
+
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+        self._posthooks = None
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def register_prehook(self, hook):
+        """``hook((grad,))`` before accumulation; may return a replacement ``(grad,)``."""
+        return self.variable.register_hook(lambda g: _first(hook((g,))))
+
+    def register_hook(self, hook):
+        """``hook((), (grad,))`` after ``.grad`` was accumulated."""
+        if self._posthooks is None:
+            self._posthooks = []
+        self._posthooks.append(hook)
+        return _HookHandle(self._posthooks, hook)
+
+    def __repr__(self):
+        return f"<AccumulateGrad for a leaf of shape {self.variable.shape}>"
+
+
+def _first(out):
+    return None if out is None else out[0]
+
+
+def _node_of(edge):
+    if edge is None or not isinstance(edge, Tensor):
+        return edge
+    return edge._grad_accumulator()
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
 
 
 def _explain(cls, args, exc):

@@ -17,7 +17,10 @@ from tensorweaver.ops import embedding as _embedding
 from tensorweaver.ops import loss as _loss
 from tensorweaver.ops import normalization as _norm
 from tensorweaver.ops import pooling as _pool
-from tensorweaver.ops.elementwise import gelu, leaky_relu, relu, sigmoid, tanh  # noqa: F401  (re-exported)
+from tensorweaver.ops import elementwise as _ew
+from tensorweaver.ops import inplace as _inplace
+from tensorweaver.ops.elementwise import gelu, sigmoid, tanh  # noqa: F401  (re-exported)
+from tensorweaver.ops.inplace import bump_version as _bump_version
 from tensorweaver.ops.linalg import linear  # noqa: F401  (re-exported)
 from tensorweaver.ops.reduction import log_softmax as _log_softmax
 from tensorweaver.ops.reduction import softmax as _softmax
@@ -234,7 +237,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
     elif running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are required when training=False")
-    return _norm.BatchNorm.apply(input, weight, bias, running_mean, running_var, training, momentum, eps)
+    out = _norm.BatchNorm.apply(input, weight, bias, running_mean, running_var, training, momentum, eps)
+    if training:                        # the forward updated the running statistics in place
+        for stat in (running_mean, running_var):
+            if stat is not None:
+                _bump_version(stat)
+    return out
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -246,6 +254,21 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _norm.LayerNorm.apply(input, weight, bias, len(shape), eps)
 
 
+def relu(input, inplace=False):
+    """``max(0, x)``; ``inplace=True`` writes the result into ``input`` (torch's in-place rules)."""
+    return _inplace.unary_(input, _ew.relu, "relu_") if inplace else _ew.relu(input)
+
+
+def relu_(input):
+    return _inplace.unary_(input, _ew.relu, "relu_")
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    if inplace:
+        return _inplace.unary_(input, lambda x: _ew.leaky_relu(x, negative_slope), "leaky_relu_")
+    return _ew.leaky_relu(input, negative_slope)
+
+
 def _check_p(p):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -253,12 +276,15 @@ def _check_p(p):
 
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero elements with probability ``p`` (mask from the seeded host generator) and
-    scale the rest by ``1/(1-p)``; the identity when not training. ``inplace`` is
-    accepted for compatibility; the result is always a new tensor."""
+    scale the rest by ``1/(1-p)``; the identity when not training. ``inplace=True``
+    writes the result into ``input`` (torch's in-place rules)."""
     _check_p(p)
     if not training or p == 0.0:
         return input
-    return _dropout.Dropout.apply(input, _dropout.keep_mask(input.shape, p, input.dtype))
+    mask = _dropout.keep_mask(input.shape, p, input.dtype)
+    if inplace:
+        return _inplace.unary_(input, lambda x: _dropout.Dropout.apply(x, mask), "dropout_")
+    return _dropout.Dropout.apply(input, mask)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -268,8 +294,10 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {input.shape}")
     if not training or p == 0.0:
         return input
-    mask_shape = input.shape[:-2] + (1, 1)
-    return _dropout.Dropout.apply(input, _dropout.keep_mask(mask_shape, p, input.dtype))
+    mask = _dropout.keep_mask(input.shape[:-2] + (1, 1), p, input.dtype)
+    if inplace:
+        return _inplace.unary_(input, lambda x: _dropout.Dropout.apply(x, mask), "dropout2d_")
+    return _dropout.Dropout.apply(input, mask)
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0):

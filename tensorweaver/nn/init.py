@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 
+from tensorweaver.ops.inplace import bump_version
 from tensorweaver import backend
 from tensorweaver import random as _random
 from tensorweaver.autograd.grad_mode import no_grad
@@ -17,6 +18,7 @@ from tensorweaver.autograd.grad_mode import no_grad
 def _fill(tensor, host_values):
     with no_grad():
         tensor.data[...] = backend.from_host(host_values)
+    bump_version(tensor)
     return tensor
 
 
@@ -93,6 +95,7 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
 def constant_(tensor, val: float):
     with no_grad():
         tensor.data[...] = val
+    bump_version(tensor)
     return tensor
 
 

@@ -67,7 +67,7 @@ def to_model(model, args, input_names=None, output_names=None, dynamic_axes=None
     for r1, r2 in zip(t1.records, t2.records):
         symbolic = registry.lookup(type(r1.fn))
         if symbolic is None:
-            raise UnsupportedOperatorError(r1.fn.name, r1.scope)
+            raise UnsupportedOperatorError(r1.fn.op_name, r1.scope)
         graph.scope = r1.scope
         values.add(r1.out, r2.out, symbolic(graph, Call(values, r1, r2)))
     graph.scope = ""

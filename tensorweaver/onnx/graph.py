@@ -200,7 +200,7 @@ class Call:
 
     @property
     def name(self) -> str:
-        return self.fn.name
+        return self.fn.op_name
 
     def input(self, i: int, dtype=None) -> str:
         """Value name of argument ``i``; Python numbers become constants of ``dtype``

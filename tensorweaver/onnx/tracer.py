@@ -138,7 +138,7 @@ def check_same_path(t1: Trace, t2: Trace) -> None:
         if type(r1.fn) is not type(r2.fn) or len(r1.args) != len(r2.args) or r1.out.ndim != r2.out.ndim:
             raise ExportError(
                 f"ONNX export: forward() took a different path when the dynamic axes changed size "
-                f"(op {i}: {r1.fn.name} in '{r1.scope}' vs {r2.fn.name} in '{r2.scope}'). Tracing "
+                f"(op {i}: {r1.fn.op_name} in '{r1.scope}' vs {r2.fn.op_name} in '{r2.scope}'). Tracing "
                 "records one fixed sequence of ops; remove data- or shape-dependent Python control "
                 "flow, or export without dynamic_axes.")
     if n1 != n2 or len(t1.outputs) != len(t2.outputs):

@@ -166,7 +166,7 @@ class Conv2d(Function):
         n, c, h, w = x.shape
         o = weight.shape[0]
         need_x, need_w = self.needs_input_grad[:2]
-        need_b = self.next_functions[2] is not None
+        need_b = self.needs_input_grad[2]
         xt = x.transpose((1, 0, 2, 3))
         g4 = grad.transpose((1, 0, 2, 3))                                 # (O, N, OH, OW)
         w3 = weight.reshape(groups, o // groups, -1)

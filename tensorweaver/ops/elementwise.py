@@ -28,6 +28,20 @@ def unbroadcast(grad, shape):
     return backend.as_array(grad).reshape(shape)
 
 
+def sum_to(t, shape):
+    """``unbroadcast`` on Tensors (recorded, so it can be differentiated again)."""
+    shape = tuple(shape)
+    if t.shape == shape:
+        return t
+    extra = t.ndim - len(shape)
+    if extra:
+        t = t.sum(dim=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and t.shape[i] != 1)
+    if axes:
+        t = t.sum(dim=axes, keepdim=True)
+    return t if t.shape == shape else t.reshape(shape)
+
+
 def _shape_of(x):
     return x.shape if isinstance(x, backend.ndarray) else ()
 
@@ -66,9 +80,9 @@ class Add(Function):
 
     def backward(self, grad):
         sa, sb = self.shapes
-        need_a, need_b = self.next_functions
-        return (unbroadcast(grad, sa) if need_a is not None else None,
-                unbroadcast(grad, sb) if need_b is not None else None)
+        need_a, need_b = self.needs_input_grad
+        return (unbroadcast(grad, sa) if need_a else None,
+                unbroadcast(grad, sb) if need_b else None)
 
 
 class Sub(Function):
@@ -78,9 +92,9 @@ class Sub(Function):
 
     def backward(self, grad):
         sa, sb = self.shapes
-        need_a, need_b = self.next_functions
-        return (unbroadcast(grad, sa) if need_a is not None else None,
-                unbroadcast(-grad, sb) if need_b is not None else None)
+        need_a, need_b = self.needs_input_grad
+        return (unbroadcast(grad, sa) if need_a else None,
+                unbroadcast(-grad, sb) if need_b else None)
 
 
 class Mul(Function):

@@ -72,7 +72,7 @@ class Linear(Function):
     def backward(self, grad):
         x, weight = self.saved_tensors
         need_x, need_w = self.needs_input_grad[:2]
-        need_b = len(self.next_functions) > 2 and self.next_functions[2] is not None
+        need_b = len(self.needs_input_grad) > 2 and self.needs_input_grad[2]
         g2 = grad.reshape(-1, grad.shape[-1])
         gx = (grad @ weight) if need_x else None
         gw = (g2.T @ x.reshape(-1, x.shape[-1])) if need_w else None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tensorweaver import backend, dtypes
 from tensorweaver.autograd.function import Function
-from tensorweaver.ops.elementwise import unbroadcast
+from tensorweaver.ops.elementwise import sum_to, unbroadcast
+from tensorweaver.ops.inplace import mark_view
 from tensorweaver.ops.reduction import normalize_dims
 from tensorweaver.tensor import Tensor
 
@@ -56,8 +57,8 @@ class Cat(Function):
 
     def backward(self, grad):
         grads, start = [], 0
-        for size, edge in zip(self.sizes, self.next_functions):
-            if edge is not None:
+        for size, need in zip(self.sizes, self.needs_input_grad):
+            if need:
                 index = [slice(None)] * grad.ndim
                 index[self.dim] = slice(start, start + size)
                 grads.append(grad[tuple(index)])
@@ -103,7 +104,11 @@ def reshape(a, *shape):
     if shape.count(-1) > 1 or (-1 in shape and (known == 0 or n % known)) or (-1 not in shape and known != n):
         raise RuntimeError(f"reshape: shape {list(shape)} is invalid for a tensor of shape "
                            f"{a.shape} ({n} elements)")
-    return Reshape.apply(a, shape)
+    return _reshape_view(a, shape)
+
+
+def _reshape_view(a, shape):
+    return mark_view(Reshape.apply(a, shape), a, lambda b: Reshape.apply(b, shape), may_copy=True)
 
 
 view = reshape
@@ -113,14 +118,18 @@ def permute(a, *dims):
     dims = _sizes(dims)
     if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)):
         raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the {a.ndim} dims of a tensor of shape {a.shape}")
-    return Permute.apply(a, tuple(d % a.ndim for d in dims))
+    return _permute_view(a, tuple(d % a.ndim for d in dims))
+
+
+def _permute_view(a, dims):
+    return mark_view(Permute.apply(a, dims), a, lambda b: Permute.apply(b, dims))
 
 
 def transpose(a, dim0, dim1):
     d0, d1 = normalize_dims(dim0, a.ndim, "transpose")[0], normalize_dims(dim1, a.ndim, "transpose")[0]
     dims = list(range(a.ndim))
     dims[d0], dims[d1] = dims[d1], dims[d0]
-    return Permute.apply(a, tuple(dims))
+    return _permute_view(a, tuple(dims))
 
 
 def squeeze(a, dim=None):
@@ -129,7 +138,7 @@ def squeeze(a, dim=None):
     else:
         axes = normalize_dims(dim, a.ndim, "squeeze")
         shape = tuple(s for i, s in enumerate(a.shape) if not (i in axes and s == 1))
-    return Reshape.apply(a, shape)
+    return _reshape_view(a, shape)
 
 
 def unsqueeze(a, dim):
@@ -137,7 +146,7 @@ def unsqueeze(a, dim):
         raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {a.ndim} dims "
                          f"(expected a value in [{-a.ndim - 1}, {a.ndim}])")
     dim = dim % (a.ndim + 1)
-    return Reshape.apply(a, a.shape[:dim] + (1,) + a.shape[dim:])
+    return _reshape_view(a, a.shape[:dim] + (1,) + a.shape[dim:])
 
 
 def expand(a, *sizes):
@@ -150,7 +159,7 @@ def expand(a, *sizes):
         if n != 1 and n != shape[i + lead]:
             raise RuntimeError(f"expand: the tensor of shape {a.shape} cannot be expanded to {tuple(sizes)} "
                                f"(dimension {i} has size {n}, not 1)")
-    return Expand.apply(a, shape)
+    return mark_view(Expand.apply(a, shape), a, lambda b: Expand.apply(b, shape))
 
 
 broadcast_to = expand
@@ -214,7 +223,8 @@ def split(a, split_size_or_sections, dim=0):
             raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {d} has size {n}")
     out, start = [], 0
     for size in sizes:
-        out.append(Narrow.apply(a, d, start, size))
+        out.append(mark_view(Narrow.apply(a, d, start, size), a,
+                             lambda b, start=start, size=size: Narrow.apply(b, d, start, size)))
         start += size
     return tuple(out)
 

@@ -1,6 +1,7 @@
 """Adam and AdamW (decoupled weight decay), with optional AMSGrad."""
 from __future__ import annotations
 
+from tensorweaver.ops.inplace import bump_version
 from tensorweaver import backend
 from tensorweaver.autograd.grad_mode import no_grad
 from tensorweaver.optim.optimizer import Optimizer, lerp_
@@ -91,6 +92,7 @@ class Adam(Optimizer):
                 else:
                     denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
                 p.data -= step_size * (exp_avg / denom)
+                bump_version(p)      # a graph built before this step now refuses to backward
         return loss
 
 

@@ -1,6 +1,7 @@
 """RMSprop, optionally centered and with momentum."""
 from __future__ import annotations
 
+from tensorweaver.ops.inplace import bump_version
 from tensorweaver import backend
 from tensorweaver.autograd.grad_mode import no_grad
 from tensorweaver.optim.optimizer import Optimizer, lerp_
@@ -84,4 +85,5 @@ class RMSprop(Optimizer):
                     p.data -= lr * buf
                 else:
                     p.data -= lr * (g / avg)
+                bump_version(p)      # a graph built before this step now refuses to backward
         return loss

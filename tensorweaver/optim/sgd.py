@@ -1,6 +1,7 @@
 """Stochastic gradient descent, with momentum, dampening, Nesterov and weight decay."""
 from __future__ import annotations
 
+from tensorweaver.ops.inplace import bump_version
 from tensorweaver.autograd.grad_mode import no_grad
 from tensorweaver.optim.optimizer import Optimizer
 from tensorweaver.tensor import _make_tensor
@@ -61,4 +62,5 @@ class SGD(Optimizer):
                         buf.data += (1 - dampening) * g
                     g = g + momentum * buf.data if nesterov else buf.data
                 p.data -= lr * g
+                bump_version(p)      # a graph built before this step now refuses to backward
         return loss

@@ -9,8 +9,8 @@ from tensorweaver.nn.modules.module import Module
 
 
 class _Inplace(Module):
-    """``inplace=True`` is accepted for compatibility with torch code; tensorweaver never
-    overwrites a tracked tensor, so the result is always a new tensor (same values)."""
+    """``inplace=True`` writes the result into the input tensor, with torch's in-place
+    rules (refused on a leaf that requires grad; recorded in the graph otherwise)."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
@@ -29,7 +29,7 @@ class ReLU(_Inplace):
     """
 
     def forward(self, input):
-        return F.relu(input)
+        return F.relu(input, inplace=self.inplace)
 
 
 class LeakyReLU(Module):
@@ -37,7 +37,7 @@ class LeakyReLU(Module):
 
     Args:
         negative_slope: the slope for negative inputs. Default: 1e-2
-        inplace: accepted for compatibility (always out of place).
+        inplace: write the result into the input. Default: False
 
     Shape:
         - Input: :math:`(*)`, any shape. Output: :math:`(*)`, same shape as the input.
@@ -48,7 +48,7 @@ class LeakyReLU(Module):
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")

@@ -1,6 +1,7 @@
 """Batch normalization: ``BatchNorm1d`` and ``BatchNorm2d``."""
 from __future__ import annotations
 
+from tensorweaver.ops.inplace import bump_version
 from tensorweaver import backend, dtypes
 from tensorweaver.nn import functional as F
 from tensorweaver.nn import init
@@ -43,6 +44,8 @@ class _BatchNorm(Module):
             self.running_mean.data[...] = 0
             self.running_var.data[...] = 1
             self.num_batches_tracked.data[...] = 0
+            for buf in (self.running_mean, self.running_var, self.num_batches_tracked):
+                bump_version(buf)
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
@@ -62,6 +65,7 @@ class _BatchNorm(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1
+            bump_version(self.num_batches_tracked)
             if self.momentum is None:      # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked.item())
         # Batch statistics in training, and in eval when no running stats are kept.

@@ -23,7 +23,7 @@ class Dropout(_DropoutNd):
 
     Args:
         p: probability of an element to be zeroed. Default: 0.5
-        inplace: accepted for compatibility; the result is always a new tensor.
+        inplace: write the result into the input (torch's in-place rules). Default: False
 
     Shape:
         - Input: :math:`(*)`. Input can be of any shape
@@ -31,7 +31,7 @@ class Dropout(_DropoutNd):
     """
 
     def forward(self, input):
-        return F.dropout(input, self.p, self.training)
+        return F.dropout(input, self.p, self.training, self.inplace)
 
 
 class Dropout2d(_DropoutNd):
@@ -44,4 +44,4 @@ class Dropout2d(_DropoutNd):
     """
 
     def forward(self, input):
-        return F.dropout2d(input, self.p, self.training)
+        return F.dropout2d(input, self.p, self.training, self.inplace)

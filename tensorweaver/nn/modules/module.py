@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict, namedtuple
 
+from tensorweaver.ops.inplace import bump_version
 from tensorweaver import backend, dtypes
 from tensorweaver.autograd.grad_mode import no_grad
 from tensorweaver.nn.parameter import Parameter
@@ -488,6 +489,7 @@ class Module:
                     target.data = value.astype(target.dtype)     # astype copies: never aliases the source
                 else:
                     target.data[...] = value                    # in place, cast to the target's dtype
+                bump_version(target)
         return _IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------- repr

@@ -3,6 +3,6 @@
 Importing this package registers them all (``tensorweaver.onnx.registry``).
 """
 from tensorweaver.onnx.symbolic import (  # noqa: F401
-    conv, dropout, elementwise, embedding, indexing, linalg, loss, normalization, pooling,
+    conv, dropout, elementwise, embedding, indexing, inplace, linalg, loss, normalization, pooling,
     reduction, shape,
 )

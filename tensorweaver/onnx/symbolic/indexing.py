@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tensorweaver import backend
+from tensorweaver.ops import indexing as _ix
 from tensorweaver.ops.indexing import GetItem
 from tensorweaver.onnx.graph import INT64_MAX, INT64_MIN, onnx_dtype
 from tensorweaver.onnx.registry import register
@@ -159,3 +160,16 @@ def _index_tensor(g, n, advanced):
 def _int64(g, n, p, twin):
     idx = n.value(p, twin)
     return idx if p.dtype == np.int64 else g.op("Cast", idx, to=onnx_dtype(np.int64))
+
+
+@register(_ix.Gather)
+def gather(g, n):
+    # GatherElements is torch.gather exactly (same-rank index, positions along one axis).
+    index = g.initializer(backend.to_host(n.fn.index).astype(np.int64))
+    return g.op("GatherElements", n.input(0), index, axis=n.fn.dim)
+
+
+@register(_ix.Scatter, _ix.IndexAdd)
+def scatter(g, n):
+    raise n.fail("scatter/index_add inside forward cannot be exported yet; ONNX's ScatterElements "
+                 "mapping is not written")
