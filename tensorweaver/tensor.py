@@ -27,7 +27,7 @@ class Tensor:
     # The rest are set only when needed and read with getattr(t, name, None):
     #   _base             the tensor this one is a view of (basic slice, view, transpose...)
     #   _view_replay      base -> this view, to re-attach the view after its base is rebased
-    #   _views            weak references to views of this (non-leaf) tensor
+    #   _views            a WeakSet of this tensor's views (unless it is a leaf requiring grad)
     #   _accumulator      this leaf's AccumulateGrad node, once asked for
     #   _post_accumulate_hooks, _retains_grad
     __slots__ = ("data", "shape", "requires_grad", "grad_fn", "_grad", "_hooks", "_version_counter",

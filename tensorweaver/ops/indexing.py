@@ -45,11 +45,19 @@ def _is_advanced(index) -> bool:
     return any(backend.is_array(p) and p.dtype.kind != "b" for p in parts)
 
 
+def _keep_view(index):
+    """``a[0]`` on NumPy gives a scalar copy; ``a[0, ...]`` the 0-d view torch gives."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if any(p is Ellipsis or backend.is_array(p) for p in parts):
+        return index
+    return parts + (Ellipsis,)
+
+
 class GetItem(Function):
     def forward(self, a, index):
         self.in_shape, self.index = a.shape, index
         self.advanced = _is_advanced(index)
-        return backend.getitem(a, index)
+        return backend.getitem(a, _keep_view(index))
 
     def backward(self, grad):
         if self.advanced:

@@ -23,6 +23,7 @@ import weakref
 from tensorweaver import backend, dtypes, random
 from tensorweaver.autograd.function import Function, _counter
 from tensorweaver.autograd.grad_mode import _enabled as _grad_enabled
+from tensorweaver.autograd.grad_mode import enable_grad as _enable_grad
 from tensorweaver.autograd.grad_mode import no_grad
 from tensorweaver.tensor import Tensor, _make_tensor
 
@@ -125,15 +126,10 @@ def _reattach_views(t):
     views = getattr(t, "_views", None)
     if not views:
         return
-    alive = []
-    for ref in views:
-        v = ref()
-        if v is None:
-            continue
-        fresh = v._view_replay(t)
+    for v in list(views):
+        with _enable_grad():
+            fresh = v._view_replay(t)
         v.grad_fn, v.requires_grad = fresh.grad_fn, fresh.requires_grad
-        alive.append(ref)
-    t._views = alive
 
 
 # ---------------------------------------------------------------- the ops
@@ -350,9 +346,11 @@ def mark_view(out, base, replay, may_copy=False):
         replay = lambda r: outer(inner(r))  # noqa: E731  (root -> base -> out)
     out._base = root
     out._view_replay = replay
-    if out.requires_grad and root.grad_fn is not None:
+    if not (root.requires_grad and root.grad_fn is None):
+        # The base may later be rebased by an in-place op in grad mode (a leaf that requires
+        # grad never is): remember the view so it can follow.
         views = getattr(root, "_views", None)
         if views is None:
-            views = root._views = []
-        views.append(weakref.ref(out))
+            views = root._views = weakref.WeakSet()
+        views.add(out)
     return out
