@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
-from tolerances import TOLERANCES, TRAINING, errors, tolerance  # noqa: E402
+from tolerances import TOLERANCES, TRAINING, budget, errors, tolerance  # noqa: E402
 
 BACKENDS = ("numpy", "cupynumeric")
 WORKER_TIMEOUT_S = 1800
@@ -47,6 +47,8 @@ class Row:
     tol: tuple | None = None
     max_abs: float = 0.0
     max_rel: float = 0.0
+    used: float = 0.0            # worst error / allowed error (atol + rtol * |numpy|)
+    needs_atol: bool = False     # some element passed only thanks to atol (values near zero)
     outputs: int = 0
     problems: list = field(default_factory=list)
 
@@ -101,6 +103,8 @@ def compare(case, reference: Run, candidate: Run) -> Row:
         row.tol = tol
         abs_err, rel_err = errors(have, want, tol[1])
         row.max_abs, row.max_rel = max(row.max_abs, abs_err), max(row.max_rel, rel_err)
+        used, needs_atol = budget(have, want, *tol)
+        row.used, row.needs_atol = max(row.used, used), row.needs_atol or needs_atol
         if not np.allclose(have, want, rtol=tol[0], atol=tol[1], equal_nan=True):
             row.problems.append(f"{key}: max abs error {abs_err:.3g}, max rel error {rel_err:.3g} "
                                 f"exceed rtol={tol[0]:g}, atol={tol[1]:g}")
@@ -132,18 +136,24 @@ def write_report(path: Path, rows: list, runs: dict) -> None:
         + "; ".join(f"{d} rtol {r:g} atol {a:g}" for d, (r, a) in TRAINING.items()),
         "- Errors are the largest over all outputs of the case: absolute `|cpn - np|`, and",
         "  relative `|cpn - np| / max(|np|, atol)`. Integer and boolean outputs must be equal.",
+        "- An element passes when `|cpn - np| <= atol + rtol * |np|` (`numpy.allclose`). *Used* is",
+        "  the largest share of that allowance any element takes (<= 1 passes). *Passes by* says",
+        "  which term carried the case: `rtol` when every element is within `rtol * |np|`; `atol`",
+        "  when some element is not and passes only thanks to `atol` (values near zero: this is",
+        "  why such rows can show a max rel error above rtol); `equal` when nothing differs.",
         "",
         f"**{len(rows) - len(failed)} of {len(rows)} cases pass.**"
         + (" Failing: " + ", ".join(f"`{r.case}`" for r in failed) if failed else ""),
         "",
-        "| op | dtype | outputs | max abs error | max rel error | rtol / atol | result |",
-        "|---|---|---:|---:|---:|---|---|",
+        "| op | dtype | outputs | max abs error | max rel error | rtol / atol | used | passes by | result |",
+        "|---|---|---:|---:|---:|---|---:|---|---|",
     ]
     for r in sorted(rows, key=lambda r: (r.op, r.dtype)):
         tol = f"{r.tol[0]:g} / {r.tol[1]:g}" if r.tol else "exact"
         result = "pass" if r.ok else "**FAIL**"
+        by = ("equal" if r.max_abs == 0 else "atol" if r.needs_atol else "rtol") if r.tol else "equal"
         lines.append(f"| `{r.op}` | {r.dtype} | {r.outputs} | {r.max_abs:.2e} | {r.max_rel:.2e} "
-                     f"| {tol} | {result} |")
+                     f"| {tol} | {r.used:.2g} | {by} | {result} |")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 

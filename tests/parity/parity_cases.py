@@ -630,3 +630,146 @@ def mlp_training(dtype):
                 p.data = p.data - 0.1 * p.grad.data
         losses.append(loss.item())
     return {"loss_curve": np.array(losses, dtype=dtype), **{f"param[{i}]": p.detach().numpy() for i, p in enumerate(params)}}
+
+
+# --------------------------------------------------------------------------- input kinds
+# Every argument that can be an index, a mask, a target or a data value runs with each kind
+# of input a user may pass: a Tensor, a backend array (cuPyNumeric's own ndarray on that
+# backend), a host NumPy array, a list and, where it means something, a Python scalar.
+# On cuPyNumeric a host array is not a backend array, so an op that let one through
+# unconverted took another code path (x[np.array([2, 2, 2])] gave the gradient 100, not
+# 111: backend.to_backend is now the one place such values are converted).
+KINDS = ("tensor", "backend", "host", "list")
+
+
+def as_kind(values, kind, dtype=None):
+    """``values`` (nested lists or a number) as the input kind ``kind``."""
+    if kind == "scalar":
+        return values
+    host = np.array(values, dtype=dtype)
+    if kind == "tensor":
+        return tw.tensor(host)
+    if kind == "backend":
+        return tw.backend.from_host(host.copy())
+    if kind == "host":
+        return host
+    if kind == "list":
+        return host.tolist()
+    raise ValueError(f"unknown input kind {kind!r}")
+
+
+def kinds_case(op: str, kinds=KINDS, dtypes=("float32",)):
+    """Register ``fn(dtype, kind)`` as ``kinds.<op>.<kind>`` for each kind."""
+    def register(fn):
+        for kind in kinds:
+            case(f"kinds.{op}.{kind}", dtypes=dtypes)(lambda dtype, kind=kind: fn(dtype, kind))
+        return fn
+    return register
+
+
+@kinds_case("getitem_repeats", KINDS + ("scalar",))
+def kinds_getitem_repeats(dtype, kind):
+    # Repeated positions: their gradients must add up (scatter-add), whatever the kind.
+    index = as_kind(2 if kind == "scalar" else [0, 2, 2, 0, 4, 2], kind)
+    return forward_backward(lambda x: x[index], randn(5, 3, dtype=dtype))
+
+
+@kinds_case("getitem_pairs", KINDS + ("scalar",))
+def kinds_getitem_pairs(dtype, kind):
+    rows, cols = ((1, 2) if kind == "scalar" else
+                  (as_kind([0, 1, 1, 3], kind), as_kind([2, 2, 2, 0], kind)))
+    return forward_backward(lambda x: x[rows, :, cols] * 2, randn(4, 2, 3, dtype=dtype))
+
+
+@kinds_case("getitem_mask")
+def kinds_getitem_mask(dtype, kind):
+    mask = as_kind([True, False, True, True, False], kind)
+    return forward_backward(lambda x: x[mask], randn(5, 3, dtype=dtype))
+
+
+@kinds_case("setitem_index")
+def kinds_setitem_index(dtype, kind):
+    x = tw.randn(5, 3, dtype=dtype)
+    x[as_kind([4, 0, 2], kind)] = tw.randn(3, 3, dtype=dtype)
+    return {"out": x.numpy()}
+
+
+@kinds_case("setitem_value", KINDS + ("scalar",))
+def kinds_setitem_value(dtype, kind):
+    x = tw.randn(5, 3, dtype=dtype)
+    x[1:3] = as_kind(-2.5 if kind == "scalar" else [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], kind, dtype)
+    return {"out": x.numpy()}
+
+
+@kinds_case("where_condition")
+def kinds_where(dtype, kind):
+    cond = as_kind([[True, False, True], [False, False, True]], kind)
+    return forward_backward(lambda a, b: tw.where(cond, a, b), randn(2, 3, dtype=dtype), randn(3, dtype=dtype))
+
+
+@kinds_case("masked_fill_mask")
+def kinds_masked_fill(dtype, kind):
+    mask = as_kind([[True, False, True], [False, False, True]], kind)
+    return forward_backward(lambda a: tw.masked_fill(a, mask, -1.5), randn(2, 3, dtype=dtype))
+
+
+@kinds_case("cross_entropy_target")
+def kinds_cross_entropy(dtype, kind):
+    target = as_kind([1, 0, 3, 3, 2], kind)
+    return forward_backward(lambda x: nn.functional.cross_entropy(x, target), randn(5, 4, dtype=dtype))
+
+
+@kinds_case("nll_loss_target")
+def kinds_nll_loss(dtype, kind):
+    target = as_kind([3, 3, 0, 1], kind)
+    return forward_backward(lambda x: nn.functional.nll_loss(x.log_softmax(1), target), randn(4, 5, dtype=dtype))
+
+
+@kinds_case("mse_loss_target", ("tensor", "backend", "host"))   # torch takes no list here either
+def kinds_mse_loss(dtype, kind):
+    target = as_kind([[0.5, -1.0, 2.0], [0.0, 1.5, -0.5]], kind, dtype)
+    return forward_backward(lambda x: nn.functional.mse_loss(x, target), randn(2, 3, dtype=dtype))
+
+
+@kinds_case("embedding_indices")
+def kinds_embedding(dtype, kind):
+    ids = as_kind([[1, 3, 3], [0, 1, 1]], kind)
+    return forward_backward(lambda w: nn.functional.embedding(ids, w), randn(5, 2, dtype=dtype))
+
+
+@kinds_case("add_operand", KINDS + ("scalar",))
+def kinds_add(dtype, kind):
+    other = as_kind(0.75 if kind == "scalar" else [1.0, -2.0, 0.5], kind, dtype)
+    if kind == "backend":
+        # Not `other - x`: a cuPyNumeric array's operators convert their right operand
+        # themselves (they ignore __array_priority__), so `backend_array - tensor` is
+        # cuPyNumeric's subtraction, not the tensor's; it cannot be recorded in the graph.
+        return forward_backward(lambda x: (x + other) * (x - other), randn(2, 3, dtype=dtype))
+    return forward_backward(lambda x: (x + other) * (other - x), randn(2, 3, dtype=dtype))
+
+
+@kinds_case("maximum_operand", KINDS + ("scalar",))
+def kinds_maximum(dtype, kind):
+    other = as_kind(0.1 if kind == "scalar" else [[0.3, -2.0, 0.5]], kind, dtype)
+    return forward_backward(lambda x: tw.maximum(x, other), randn(2, 3, dtype=dtype))
+
+
+@kinds_case("matmul_operand")
+def kinds_matmul(dtype, kind):
+    other = as_kind([[1.0, 0.5], [-1.0, 2.0], [0.25, 0.0]], kind, dtype)
+    return forward_backward(lambda x: x @ other, randn(2, 3, dtype=dtype))
+
+
+@kinds_case("cat_operand")
+def kinds_cat(dtype, kind):
+    other = as_kind([[1.0, 0.5, -1.0]], kind, dtype)
+    return forward_backward(lambda x: tw.cat([x, other, x], dim=0), randn(2, 3, dtype=dtype))
+
+
+@kinds_case("tensor_data", KINDS + ("scalar",))
+def kinds_tensor(dtype, kind):
+    # tw.tensor keeps an array's dtype (float64 for NumPy's default) and makes Python
+    # floats float32, as torch.tensor does: the same on both backends.
+    data = as_kind(1.5 if kind == "scalar" else [[1.5, -2.0], [0.25, 4.0]], kind)
+    t = tw.tensor(data)
+    return {"out": t.numpy(), "dtype_is_float64": np.array(t.dtype == tw.float64)}

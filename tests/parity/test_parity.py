@@ -6,6 +6,7 @@ no op, layer or optimizer of tensorweaver goes without a case.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import parity_cases
@@ -68,3 +69,16 @@ def test_both_backends_ran_what_they_claim(parity):
         other = runs["cupynumeric"].meta["cases"][name]
         if not case["error"] and not other["error"]:
             assert case["forward"] == other["forward"], name
+
+
+def test_budget_says_which_tolerance_passed():
+    from tolerances import budget
+    want = np.array([1.0, 2.0, 1e-9])
+    # Within rtol everywhere: half of the allowance at most, carried by rtol.
+    used, needs_atol = budget(want * (1 + 5e-5), want, 1e-4, 1e-5)
+    assert 0.4 < used < 0.6 and not needs_atol
+    # A near-zero element off by 5e-6: far above rtol * |np|, passes only through atol.
+    got = want + np.array([0.0, 0.0, 5e-6])
+    used, needs_atol = budget(got, want, 1e-4, 1e-5)
+    assert needs_atol and 0.4 < used < 0.6 and np.allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert budget(want + 1.0, want, 1e-4, 1e-5)[0] > 1          # a failure uses more than all of it

@@ -52,3 +52,24 @@ def errors(got: np.ndarray, expected: np.ndarray, atol: float) -> tuple[float, f
     diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
     scale = np.maximum(np.abs(expected.astype(np.float64)), atol)
     return float(diff.max()), float((diff / scale).max())
+
+
+def budget(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> tuple[float, bool]:
+    """(worst error / allowed error, whether some element needed ``atol`` to pass).
+
+    ``allclose`` lets each element differ by ``atol + rtol * |expected|``; the first number
+    is the largest fraction of that allowance used (<= 1 passes). The second says which
+    term carried the worst elements: True when some element's error exceeds
+    ``rtol * |expected|`` (values near zero, where only ``atol`` makes it pass), which is
+    why a passing row can show a relative error above rtol.
+    """
+    if got.size == 0:
+        return 0.0, False
+    expected64 = expected.astype(np.float64)
+    diff = np.abs(got.astype(np.float64) - expected64)
+    finite = np.isfinite(diff)           # equal NaNs / infinities: allclose(equal_nan=True) passes them
+    diff, scale = diff[finite], np.abs(expected64[finite])
+    if diff.size == 0:
+        return 0.0, False
+    used = float((diff / (atol + rtol * scale)).max())
+    return used, bool((diff > rtol * scale).any())
