@@ -12,6 +12,7 @@ from tensorweaver.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntrop
 from tensorweaver.nn.modules.module import Module
 from tensorweaver.nn.modules.normalization import LayerNorm
 from tensorweaver.nn.modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from tensorweaver.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from tensorweaver.nn.modules.sparse import Embedding
 
 __all__ = [
@@ -21,3 +22,4 @@ __all__ = [
     "ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "SiLU", "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
 ]
+__all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]

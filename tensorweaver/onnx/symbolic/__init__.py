@@ -6,3 +6,4 @@ from tensorweaver.onnx.symbolic import (  # noqa: F401
     conv, dropout, elementwise, embedding, indexing, inplace, linalg, loss, normalization, pooling,
     reduction, shape,
 )
+from tensorweaver.onnx.symbolic import rnn  # noqa: F401,E402
