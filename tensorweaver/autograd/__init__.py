@@ -3,7 +3,7 @@ anomaly detection and gradcheck."""
 from tensorweaver.autograd.anomaly import detect_anomaly, is_anomaly_enabled
 from tensorweaver.autograd.function import Function
 from tensorweaver.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from tensorweaver.autograd.gradcheck import GradcheckError, gradcheck
+from tensorweaver.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 
 def __getattr__(name):
@@ -18,5 +18,5 @@ def __getattr__(name):
 
 
 __all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "detect_anomaly", "is_anomaly_enabled", "gradcheck", "GradcheckError", "grad",
+           "detect_anomaly", "is_anomaly_enabled", "gradcheck", "gradgradcheck", "GradcheckError", "grad",
            "functional"]

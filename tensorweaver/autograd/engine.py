@@ -231,7 +231,9 @@ def _accumulate(leaf, g, create_graph: bool) -> None:
     if leaf._hooks:
         g = _run_hooks(leaf._hooks, g, create_graph)
     if create_graph:
-        leaf._grad = g if leaf._grad is None else leaf._grad + g
+        # A copy, as torch's AccumulateGrad makes: `g` may be shared by two leaves (Add
+        # sends one gradient to both) or a read-only broadcast (Sum's expand).
+        leaf._grad = g.clone() if leaf._grad is None else leaf._grad + g
     elif leaf._grad is None:
         leaf._grad = _make_tensor(g, False, None)
     else:

@@ -196,7 +196,9 @@ class Function:
                 raise
             raise clear from exc
         if type(out) is not _ndarray:
-            out = _as_array(out)
+            scalar, out = out, _as_array(out)      # NumPy gives a scalar for 0-d results
+            if fn._saved:                          # a saved output stays the output (graph, versions)
+                fn._saved = tuple(out if s is scalar else s for s in fn._saved)
 
         if requires_grad and _enabled[0] and cls.differentiable:
             fn._edges = edges

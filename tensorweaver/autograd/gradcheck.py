@@ -1,4 +1,5 @@
-"""``gradcheck``: compare backward() with float64 central differences.
+"""``gradcheck``: compare backward() with float64 central differences (``gradgradcheck``:
+the same for second derivatives, through ``create_graph=True``).
 
 For every input that requires grad and every element of it, the numerical
 derivative ``(f(x + eps) - f(x - eps)) / 2eps`` of each output element is compared
@@ -92,3 +93,48 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True) 
             raise GradcheckError("gradcheck failed:\n  " + "\n  ".join(failures))
         return False
     return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  raise_exception=True, seed=0) -> bool:
+    """Second derivatives: ``gradcheck`` of the first gradients, as torch's ``gradgradcheck``.
+
+    The first gradients ``grad(fn(*inputs), inputs, grad_outputs, create_graph=True)`` are a
+    function of the inputs and of ``grad_outputs``; that function's backward (the recorded
+    ``tensor_backward`` rules) is compared with its central differences in float64.
+    ``grad_outputs`` default to random float64 tensors (seeded by ``seed``), one per output.
+    """
+    from tensorweaver.autograd.gradients import grad
+    from tensorweaver.autograd.grad_mode import enable_grad
+    from tensorweaver.tensor import Tensor, _make_tensor
+
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    diff = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    with enable_grad():
+        outputs = _outputs(fn, inputs)
+    if grad_outputs is None:
+        rng = _np.random.default_rng(seed)
+        grad_outputs = tuple(Tensor(backend.from_host(rng.standard_normal(o.shape)), requires_grad=True)
+                             for o in outputs)
+    else:
+        grad_outputs = tuple(grad_outputs) if isinstance(grad_outputs, (tuple, list)) else (grad_outputs,)
+    if len(grad_outputs) != len(outputs):
+        raise GradcheckError(f"gradgradcheck: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    n = len(inputs)
+
+    def first_gradients(*args):
+        xs, gos = args[:n], args[n:]
+        with enable_grad():                # gradcheck's numerical pass runs under no_grad
+            outs = _outputs(fn, xs)
+            pairs = [(o, g) for o, g in zip(outs, gos) if o.requires_grad]
+            if not pairs:
+                gs = (None,) * len(diff)
+            else:
+                gs = grad([o for o, _ in pairs], [xs[i] for i in diff], [g for _, g in pairs],
+                          create_graph=True, allow_unused=True)
+        return tuple(g if g is not None else
+                     _make_tensor(backend.xp.zeros(xs[i].shape, dtype=xs[i].dtype), False, None)
+                     for g, i in zip(gs, diff))
+
+    return gradcheck(first_gradients, inputs + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)

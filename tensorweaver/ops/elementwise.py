@@ -84,6 +84,12 @@ class Add(Function):
         return (unbroadcast(grad, sa) if need_a else None,
                 unbroadcast(grad, sb) if need_b else None)
 
+    def tensor_backward(self, grad):
+        sa, sb = self.shapes
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(grad, sa) if need_a else None,
+                sum_to(grad, sb) if need_b else None)
+
 
 class Sub(Function):
     def forward(self, a, b):
@@ -95,6 +101,12 @@ class Sub(Function):
         need_a, need_b = self.needs_input_grad
         return (unbroadcast(grad, sa) if need_a else None,
                 unbroadcast(-grad, sb) if need_b else None)
+
+    def tensor_backward(self, grad):
+        sa, sb = self.shapes
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(grad, sa) if need_a else None,
+                sum_to(-grad, sb) if need_b else None)
 
 
 class Mul(Function):
@@ -109,6 +121,12 @@ class Mul(Function):
         gb = unbroadcast(grad * a, _shape_of(b)) if need_b else None
         return ga, gb
 
+    def tensor_backward(self, grad, a, b):
+        need_a, need_b = self.needs_input_grad
+        sa, sb = _operand_shapes(self, a, b)
+        return (sum_to(grad * b, sa) if need_a else None,
+                sum_to(grad * a, sb) if need_b else None)
+
 
 class Div(Function):
     def forward(self, a, b):
@@ -122,12 +140,22 @@ class Div(Function):
         gb = unbroadcast(-grad * a / (b * b), _shape_of(b)) if need_b else None
         return ga, gb
 
+    def tensor_backward(self, grad, a, b):
+        need_a, need_b = self.needs_input_grad
+        sa, sb = _operand_shapes(self, a, b)
+        ga = sum_to(grad / b, sa) if need_a else None
+        gb = sum_to(-grad * a / (b * b), sb) if need_b else None
+        return ga, gb
+
 
 class Neg(Function):
     def forward(self, a):
         return -a
 
     def backward(self, grad):
+        return -grad
+
+    def tensor_backward(self, grad):
         return -grad
 
 
@@ -151,6 +179,16 @@ class Pow(Function):
             gb = unbroadcast(grad * out * log_a, _shape_of(b))
         return ga, gb
 
+    def tensor_backward(self, grad, a, b, out):
+        need_a, need_b = self.needs_input_grad
+        ga = gb = None
+        if need_a:
+            ga = sum_to(grad * b * a ** (b - 1), _shape_of_t(a))
+        if need_b:
+            log_a = log(where(a > 0, a, 1.0)) if isinstance(a, Tensor) else (math.log(a) if a > 0 else math.nan)
+            gb = sum_to(grad * out * log_a, _shape_of_t(b))
+        return ga, gb
+
 
 class Cast(Function):
     def forward(self, a, dtype):
@@ -160,12 +198,18 @@ class Cast(Function):
     def backward(self, grad):
         return grad.astype(self.src) if self.src.kind == "f" else None
 
+    def tensor_backward(self, grad):
+        return cast(grad, self.src) if self.src.kind == "f" else None
+
 
 class Clone(Function):
     def forward(self, a):
         return a.copy()
 
     def backward(self, grad):
+        return grad
+
+    def tensor_backward(self, grad):
         return grad
 
 
@@ -180,6 +224,9 @@ class Exp(Function):
         (out,) = self.saved_tensors
         return grad * out
 
+    def tensor_backward(self, grad, out):
+        return grad * out
+
 
 class Log(Function):
     def forward(self, a):
@@ -188,6 +235,9 @@ class Log(Function):
 
     def backward(self, grad):
         (a,) = self.saved_tensors
+        return grad / a
+
+    def tensor_backward(self, grad, a):
         return grad / a
 
 
@@ -201,6 +251,9 @@ class Sqrt(Function):
         (out,) = self.saved_tensors
         return grad / (2 * out)
 
+    def tensor_backward(self, grad, out):
+        return grad / (2 * out)
+
 
 class Abs(Function):
     def forward(self, a):
@@ -210,6 +263,9 @@ class Abs(Function):
     def backward(self, grad):
         (a,) = self.saved_tensors
         return grad * xp.sign(a)
+
+    def tensor_backward(self, grad, a):
+        return grad * sign(a)
 
 
 class Sin(Function):
@@ -221,6 +277,9 @@ class Sin(Function):
         (a,) = self.saved_tensors
         return grad * xp.cos(a)
 
+    def tensor_backward(self, grad, a):
+        return grad * cos(a)
+
 
 class Cos(Function):
     def forward(self, a):
@@ -230,6 +289,24 @@ class Cos(Function):
     def backward(self, grad):
         (a,) = self.saved_tensors
         return -grad * xp.sin(a)
+
+    def tensor_backward(self, grad, a):
+        return -grad * sin(a)
+
+
+class Erf(Function):
+    """The error function (GELU's exact form needs it differentiable at every order)."""
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        return backend.erf(a)
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        return grad * _TWO_OVER_SQRT_PI * xp.exp(-a * a)
+
+    def tensor_backward(self, grad, a):
+        return grad * _TWO_OVER_SQRT_PI * exp(-a * a)
 
 
 # ---------------------------------------------------------------- activations
@@ -241,6 +318,9 @@ class Tanh(Function):
 
     def backward(self, grad):
         (out,) = self.saved_tensors
+        return grad * (1 - out * out)
+
+    def tensor_backward(self, grad, out):
         return grad * (1 - out * out)
 
 
@@ -256,6 +336,9 @@ class Sigmoid(Function):
         (out,) = self.saved_tensors
         return grad * out * (1 - out)
 
+    def tensor_backward(self, grad, out):
+        return grad * out * (1 - out)
+
 
 class ReLU(Function):
     def forward(self, a):
@@ -267,6 +350,9 @@ class ReLU(Function):
         (out,) = self.saved_tensors
         return grad * (out > 0)
 
+    def tensor_backward(self, grad, out):
+        return where(out > 0, grad, 0.0)
+
 
 class LeakyReLU(Function):
     def forward(self, a, negative_slope):
@@ -277,6 +363,9 @@ class LeakyReLU(Function):
     def backward(self, grad):
         (a,) = self.saved_tensors
         return xp.where(a > 0, grad, grad * self.slope)
+
+    def tensor_backward(self, grad, a):
+        return where(a > 0, grad, grad * self.slope)
 
 
 _SQRT_2 = math.sqrt(2.0)
@@ -305,6 +394,15 @@ class GELU(Function):
         pdf = _INV_SQRT_2PI * xp.exp(-0.5 * a * a)
         return grad * (cdf + a * pdf)
 
+    def tensor_backward(self, grad, a):
+        if self.approximate == "tanh":
+            t = tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a ** 3))
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a)
+            return grad * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * d_inner)
+        cdf = 0.5 * (1 + Erf.apply(a / _SQRT_2))
+        pdf = _INV_SQRT_2PI * exp(-0.5 * a * a)
+        return grad * (cdf + a * pdf)
+
 
 # ---------------------------------------------------------------- selection
 class Clamp(Function):
@@ -327,6 +425,14 @@ class Clamp(Function):
             keep = keep & (a <= self.hi)
         return grad * keep
 
+    def tensor_backward(self, grad, a):
+        keep = xp.ones(a.shape, dtype=bool)
+        if self.lo is not None:
+            keep = keep & (a.data >= self.lo)
+        if self.hi is not None:
+            keep = keep & (a.data <= self.hi)
+        return where(_make_tensor(keep, False, None), grad, 0.0)
+
 
 class Where(Function):
     def forward(self, cond, a, b):
@@ -342,6 +448,12 @@ class Where(Function):
         gb = unbroadcast(xp.where(cond, zero, grad), self.shapes[1]) if need_b else None
         return None, ga, gb
 
+    def tensor_backward(self, grad, cond):
+        _, need_a, need_b = self.needs_input_grad
+        ga = sum_to(where(cond, grad, 0.0), self.shapes[0]) if need_a else None
+        gb = sum_to(where(cond, 0.0, grad), self.shapes[1]) if need_b else None
+        return None, ga, gb
+
 
 class Maximum(Function):
     """Ties split the gradient evenly, as torch does."""
@@ -354,6 +466,10 @@ class Maximum(Function):
         a, b = self.saved_tensors
         return _split_by_winner(grad, a > b, a == b, a, b)
 
+    def tensor_backward(self, grad, a, b):
+        x, y = _data(a), _data(b)
+        return _split_by_winner_t(self, grad, x > y, x == y, a, b)
+
 
 class Minimum(Function):
     def forward(self, a, b):
@@ -364,10 +480,42 @@ class Minimum(Function):
         a, b = self.saved_tensors
         return _split_by_winner(grad, a < b, a == b, a, b)
 
+    def tensor_backward(self, grad, a, b):
+        x, y = _data(a), _data(b)
+        return _split_by_winner_t(self, grad, x < y, x == y, a, b)
+
 
 def _split_by_winner(grad, a_wins, tie, a, b):
     share_a = xp.where(tie, 0.5, a_wins.astype(grad.dtype)).astype(grad.dtype)
     return unbroadcast(grad * share_a, _shape_of(a)), unbroadcast(grad * (1 - share_a), _shape_of(b))
+
+
+def _split_by_winner_t(fn, grad, a_wins, tie, a, b):
+    # Who wins is piecewise constant in the inputs: a constant of the recorded gradient.
+    share = xp.where(tie, 0.5, backend.as_array(a_wins).astype(grad.dtype)).astype(grad.dtype)
+    share_a = _make_tensor(backend.as_array(share), False, None)
+    need_a, need_b = fn.needs_input_grad
+    return (sum_to(grad * share_a, _shape_of_t(a)) if need_a else None,
+            sum_to(grad * (1 - share_a), _shape_of_t(b)) if need_b else None)
+
+
+def _shape_of_t(x):
+    """A saved operand's shape: a Tensor's, or () for a Python scalar."""
+    return x.shape if isinstance(x, Tensor) else ()
+
+
+def _operand_shapes(fn, a, b):
+    """The two operands' shapes: noted in forward, or read from the saved operands (an op
+    may save None for an operand whose value no gradient needs)."""
+    shapes = getattr(fn, "shapes", None)
+    return shapes if shapes is not None else (_shape_of_t(a), _shape_of_t(b))
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 # ---------------------------------------------------------------- public functions

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tensorweaver import backend
 from tensorweaver.autograd.function import Function
 from tensorweaver.ops.inplace import mark_view
-from tensorweaver.tensor import Tensor
+from tensorweaver.tensor import Tensor, _make_tensor
 
 xp = backend.xp
 
@@ -66,6 +66,29 @@ class GetItem(Function):
         backend.setitem(out, self.index, grad)
         return out
 
+    def tensor_backward(self, grad):
+        return PutInto.apply(grad, self.in_shape, self.index, self.advanced)
+
+
+class PutInto(Function):
+    """Zeros of ``shape`` with ``values`` written at ``index`` (added up, for repeated
+    positions, when ``accumulate``): the adjoint of ``a[index]``, recorded so that
+    ``tensor_backward`` rules of indexing ops can be differentiated again."""
+
+    def forward(self, values, shape, index, accumulate):
+        self.index = index
+        if accumulate:
+            return backend.scatter_add(shape, index, values, values.dtype)
+        out = xp.zeros(shape, dtype=values.dtype)
+        backend.setitem(out, index, values)
+        return out
+
+    def backward(self, grad):
+        return backend.as_array(backend.getitem(grad, self.index)).copy()
+
+    def tensor_backward(self, grad):
+        return GetItem.apply(grad, self.index)
+
 
 def getitem(a, index):
     index = normalize_index(index)
@@ -110,6 +133,9 @@ class Gather(Function):
     def backward(self, grad):
         return backend.scatter_add(self.in_shape, self.where, grad, grad.dtype), None
 
+    def tensor_backward(self, grad):
+        return PutInto.apply(grad, self.in_shape, self.where, True), None
+
 
 class Scatter(Function):
     """``a`` with ``src`` written at the gathered positions (``add``: added, repeats summed)."""
@@ -141,6 +167,25 @@ class Scatter(Function):
                 gs[_leading(self.src_shape, self.index_shape)] = picked
         return ga, gs, None, None, None
 
+    def tensor_backward(self, grad):
+        need_a, need_src = self.needs_input_grad[:2]
+        ga = gs = None
+        if need_a:
+            if self.add:
+                ga = grad
+            else:                           # the overwritten positions get no gradient
+                keep = xp.ones(grad.shape, dtype=grad.dtype)
+                backend.setitem(keep, self.where, 0)
+                ga = grad * _make_tensor(keep, False, None)
+        if need_src:
+            picked = GetItem.apply(grad, self.where)
+            if tuple(self.src_shape) == tuple(self.index_shape):
+                gs = picked
+            else:
+                gs = PutInto.apply(picked, tuple(self.src_shape),
+                                   _leading(self.src_shape, self.index_shape), False)
+        return ga, gs, None, None, None
+
 
 class IndexAdd(Function):
     def forward(self, a, source, index, dim, alpha):
@@ -151,6 +196,11 @@ class IndexAdd(Function):
     def backward(self, grad):
         need_a, need_src = self.needs_input_grad[:2]
         gs = backend.getitem(grad, self.where) * self.alpha if need_src else None
+        return (grad if need_a else None), gs, None, None, None
+
+    def tensor_backward(self, grad):
+        need_a, need_src = self.needs_input_grad[:2]
+        gs = GetItem.apply(grad, self.where) * self.alpha if need_src else None
         return (grad if need_a else None), gs, None, None, None
 
 

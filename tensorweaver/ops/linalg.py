@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tensorweaver import backend
 from tensorweaver.autograd.function import Function
-from tensorweaver.ops.elementwise import unbroadcast
+from tensorweaver.ops.elementwise import sum_to, unbroadcast
+from tensorweaver.ops.shape import Permute, Reshape
 from tensorweaver.tensor import Tensor
 
 xp = backend.xp
@@ -52,6 +53,24 @@ class MatMul(Function):
             gb = unbroadcast(xp.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
         return ga, gb
 
+    def tensor_backward(self, grad, a, b):
+        need_a, need_b = self.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:
+            return (MatMul.apply(grad, _mT(b)) if need_a else None), (MatMul.apply(_mT(a), grad) if need_b else None)
+        a2 = Reshape.apply(a, (1,) + a.shape) if a.ndim == 1 else a
+        b2 = Reshape.apply(b, b.shape + (1,)) if b.ndim == 1 else b
+        g = grad
+        if b.ndim == 1:
+            g = Reshape.apply(g, g.shape + (1,))
+        if a.ndim == 1:
+            g = Reshape.apply(g, g.shape[:-1] + (1,) + g.shape[-1:])
+        ga = gb = None
+        if need_a:
+            ga = Reshape.apply(sum_to(MatMul.apply(g, _mT(b2)), a2.shape), a.shape)
+        if need_b:
+            gb = Reshape.apply(sum_to(MatMul.apply(_mT(a2), g), b2.shape), b.shape)
+        return ga, gb
+
 
 class Linear(Function):
     """``x @ weight.T + bias`` for ``x`` of shape (*, in), ``weight`` (out, in), ``bias`` (out,)."""
@@ -78,6 +97,22 @@ class Linear(Function):
         gw = (g2.T @ x.reshape(-1, x.shape[-1])) if need_w else None
         gb = g2.sum(axis=0) if need_b else None
         return gx, gw, gb
+
+    def tensor_backward(self, grad, x, weight):
+        need_x, need_w = self.needs_input_grad[:2]
+        need_b = len(self.needs_input_grad) > 2 and self.needs_input_grad[2]
+        g2 = Reshape.apply(grad, (-1, grad.shape[-1]))
+        gx = MatMul.apply(grad, weight) if need_x else None
+        gw = MatMul.apply(_mT(g2), Reshape.apply(x, (-1, x.shape[-1]))) if need_w else None
+        gb = g2.sum(dim=0) if need_b else None
+        return gx, gw, gb
+
+
+def _mT(t):
+    """``t`` with its last two dims swapped (recorded)."""
+    dims = list(range(t.ndim))
+    dims[-1], dims[-2] = dims[-2], dims[-1]
+    return Permute.apply(t, tuple(dims))
 
 
 def matmul(a, b):

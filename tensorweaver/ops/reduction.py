@@ -55,6 +55,9 @@ class Sum(Function):
         g = _expand_back(grad, self.in_shape, self.axes, self.keepdim)
         return xp.broadcast_to(g, self.in_shape).copy()   # a real array, not a read-only view
 
+    def tensor_backward(self, grad):
+        return _expand_t(grad, self.in_shape, self.axes, self.keepdim)
+
 
 class Mean(Function):
     def forward(self, a, axes, keepdim):
@@ -64,6 +67,9 @@ class Mean(Function):
     def backward(self, grad):
         g = _expand_back(grad, self.in_shape, self.axes, self.keepdim) / _count(self.in_shape, self.axes)
         return xp.broadcast_to(g, self.in_shape).copy()
+
+    def tensor_backward(self, grad):
+        return _expand_t(grad / _count(self.in_shape, self.axes), self.in_shape, self.axes, self.keepdim)
 
 
 class AMax(Function):
@@ -80,6 +86,12 @@ class AMax(Function):
         hit = (a == out).astype(grad.dtype)
         share = hit / hit.sum(axis=self.axes, keepdims=True)
         return _expand_back(grad, a.shape, self.axes, self.keepdim) * share
+
+    def tensor_backward(self, grad, a, out):
+        # Which elements tie for the extreme is piecewise constant: a constant here.
+        hit = (a.data == out.data).astype(grad.dtype)
+        share = _make_tensor(hit / hit.sum(axis=self.axes, keepdims=True), False, None)
+        return _keepdims_t(grad, a.shape, self.axes, self.keepdim) * share
 
 
 class MaxDim(Function):
@@ -98,6 +110,10 @@ class MaxDim(Function):
         g = grad if self.keepdim else xp.expand_dims(grad, self.dim)
         return xp.where(self.onehot, g, xp.zeros((), dtype=grad.dtype))
 
+    def tensor_backward(self, grad):
+        g = grad if self.keepdim else grad.unsqueeze(self.dim)
+        return _where_t(_make_tensor(self.onehot, False, None), g, 0.0)
+
 
 def _centered(a, axes):
     """``a - mean(a)`` along ``axes``, exactly 0 on slices whose values are all equal.
@@ -113,6 +129,14 @@ def _centered(a, axes):
     return shifted - shifted.mean(axis=axes, keepdims=True)
 
 
+def _centered_t(a, axes):
+    """``_centered`` on Tensors (recorded): the shift by the first element cancels in
+    the derivative, so this is ``a - mean(a)`` to every order."""
+    first = a[tuple(slice(0, 1) if i in axes else slice(None) for i in range(a.ndim))]
+    shifted = a - first
+    return shifted - shifted.mean(dim=axes, keepdim=True)
+
+
 def _two_over(denom):
     # 2 / (N - correction); N - correction <= 0 gives inf (times 0: NaN), as torch's grads.
     return 2.0 / denom if denom > 0 else float("inf")
@@ -124,14 +148,19 @@ class Var(Function):
     def forward(self, a, axes, correction, keepdim):
         centered = _centered(a, axes)
         self.denom = builtins.max(_count(a.shape, axes) - correction, 0)
-        self.save_for_backward(centered)
+        # The input too (as torch saves it): a second derivative needs centered(a) in the graph.
+        self.save_for_backward(centered, a)
         self.axes, self.keepdim = axes, keepdim
         return (centered * centered).sum(axis=axes, keepdims=keepdim) / self.denom
 
     def backward(self, grad):
-        (centered,) = self.saved_tensors
+        centered = self.saved_tensors[0]
         g = _expand_back(grad, centered.shape, self.axes, self.keepdim)
         return g * _two_over(self.denom) * centered
+
+    def tensor_backward(self, grad, _centered_const, a):
+        g = _keepdims_t(grad, a.shape, self.axes, self.keepdim)
+        return g * _two_over(self.denom) * _centered_t(a, self.axes)
 
 
 class Std(Function):
@@ -142,17 +171,24 @@ class Std(Function):
         centered = _centered(a, axes)
         self.denom = builtins.max(_count(a.shape, axes) - correction, 0)
         out = xp.sqrt((centered * centered).sum(axis=axes, keepdims=keepdim) / self.denom)
-        self.save_for_backward(centered, out)
+        self.save_for_backward(centered, out, a)   # a: for tensor_backward (torch saves it too)
         self.axes, self.keepdim = axes, keepdim
         return out
 
     def backward(self, grad):
-        centered, out = self.saved_tensors
+        centered, out = self.saved_tensors[:2]
         zero = out == 0
         half = xp.where(zero, xp.zeros((), dtype=grad.dtype),
                         grad / (2 * xp.where(zero, xp.ones((), dtype=out.dtype), out)))
         g = _expand_back(half, centered.shape, self.axes, self.keepdim)
         return g * _two_over(self.denom) * centered
+
+    def tensor_backward(self, grad, _centered_const, out, a):
+        zero = _make_tensor(backend.as_array(out.data == 0), False, None)
+        safe = _where_t(zero, 1.0, out)
+        half = _where_t(zero, 0.0, grad / (2 * safe))
+        g = _keepdims_t(half, a.shape, self.axes, self.keepdim)
+        return g * _two_over(self.denom) * _centered_t(a, self.axes)
 
 
 class LogSumExp(Function):
@@ -168,6 +204,12 @@ class LogSumExp(Function):
         a, out = self.saved_tensors
         return _expand_back(grad, a.shape, self.axes, self.keepdim) * xp.exp(a - out)
 
+    def tensor_backward(self, grad, a, _out):
+        # The saved `out` is a constant when keepdim=False (a reshaped copy): recompute it
+        # as a recorded op instead, so its dependence on `a` is differentiated too.
+        lse = LogSumExp.apply(a, self.axes, True)
+        return _keepdims_t(grad, a.shape, self.axes, self.keepdim) * (a - lse).exp()
+
 
 class Softmax(Function):
     def forward(self, a, dim):
@@ -181,6 +223,9 @@ class Softmax(Function):
         (out,) = self.saved_tensors
         return out * (grad - (grad * out).sum(axis=self.dim, keepdims=True))
 
+    def tensor_backward(self, grad, out):
+        return out * (grad - (grad * out).sum(dim=self.dim, keepdim=True))
+
 
 class LogSoftmax(Function):
     def forward(self, a, dim):
@@ -193,6 +238,31 @@ class LogSoftmax(Function):
     def backward(self, grad):
         (out,) = self.saved_tensors
         return grad - xp.exp(out) * grad.sum(axis=self.dim, keepdims=True)
+
+    def tensor_backward(self, grad, out):
+        return grad - out.exp() * grad.sum(dim=self.dim, keepdim=True)
+
+
+def _keepdims_t(grad, in_shape, axes, keepdim):
+    """``_expand_back`` on Tensors: re-insert the reduced axes as size 1."""
+    if not keepdim and axes and len(in_shape):
+        shape = list(grad.shape)
+        for ax in axes:
+            shape.insert(ax, 1)
+        grad = grad.reshape(tuple(shape))
+    return grad
+
+
+def _expand_t(grad, in_shape, axes, keepdim):
+    """The adjoint of a sum over ``axes``: ``grad`` broadcast back to ``in_shape`` (recorded)."""
+    from tensorweaver.ops.shape import Expand
+    g = _keepdims_t(grad, in_shape, axes, keepdim)
+    return Expand.apply(g, tuple(in_shape)) if g.shape != tuple(in_shape) else g
+
+
+def _where_t(cond, a, b):
+    from tensorweaver.ops.elementwise import where
+    return where(cond, a, b)
 
 
 # ---------------------------------------------------------------- public functions

@@ -27,6 +27,9 @@ class Reshape(Function):
     def backward(self, grad):
         return grad.reshape(self.in_shape)
 
+    def tensor_backward(self, grad):
+        return Reshape.apply(grad, self.in_shape)
+
 
 class Permute(Function):
     def forward(self, a, dims):
@@ -39,6 +42,12 @@ class Permute(Function):
             inverse[d] = i
         return grad.transpose(inverse)
 
+    def tensor_backward(self, grad):
+        inverse = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inverse[d] = i
+        return Permute.apply(grad, tuple(inverse))
+
 
 class Expand(Function):
     def forward(self, a, shape):
@@ -47,6 +56,9 @@ class Expand(Function):
 
     def backward(self, grad):
         return unbroadcast(grad, self.in_shape)
+
+    def tensor_backward(self, grad):
+        return sum_to(grad, self.in_shape)
 
 
 class Cat(Function):
@@ -67,6 +79,13 @@ class Cat(Function):
             start += size
         return tuple(grads)
 
+    def tensor_backward(self, grad, *saved):
+        grads, start = [], 0
+        for size, need in zip(self.sizes, self.needs_input_grad):
+            grads.append(Narrow.apply(grad, self.dim, start, size) if need else None)
+            start += size
+        return tuple(grads)
+
 
 class Narrow(Function):
     """``a`` restricted to ``start:start+length`` along ``dim`` (a split piece)."""
@@ -83,6 +102,10 @@ class Narrow(Function):
         out[self.index] = grad
         return out
 
+    def tensor_backward(self, grad):
+        from tensorweaver.ops.indexing import PutInto
+        return PutInto.apply(grad, self.in_shape, self.index, False)
+
 
 class Triangle(Function):
     def forward(self, a, diagonal, upper):
@@ -91,6 +114,9 @@ class Triangle(Function):
 
     def backward(self, grad):
         return xp.triu(grad, self.diagonal) if self.upper else xp.tril(grad, self.diagonal)
+
+    def tensor_backward(self, grad):
+        return Triangle.apply(grad, self.diagonal, self.upper)
 
 
 # ---------------------------------------------------------------- public functions
