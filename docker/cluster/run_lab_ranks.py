@@ -117,7 +117,7 @@ def execute(nb, shell, echo):
     from IPython.utils.capture import capture_output
     from nbformat import v4
 
-    from tensorweaver.labs import CellError, _first_line
+    from tensorweaver.labs.runner import CellError, _first_line
 
     errors, times, count = [], {}, 0
     for index, cell in enumerate(nb.cells):
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"no notebook at {args.notebook}")
     rank = global_rank()
     # Before the first `import tensorweaver`: the backend is chosen once per process, when it
-    # is imported, and record() and quick() read these (see tensorweaver.labs).
+    # is imported, and record() and quick() read these (see tensorweaver.labs.record).
     fd, metrics_tmp = tempfile.mkstemp(prefix=f"tw-lab-rank{rank}-", suffix=".json")
     os.close(fd)
     os.environ.update({"TENSORWEAVER_BACKEND": args.backend, "TENSORWEAVER_LAB_METRICS": metrics_tmp})
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
         os.environ.pop("TENSORWEAVER_LAB_QUICK", None)
 
     from tensorweaver import backend as tw_backend
-    from tensorweaver.labs import RunResult
+    from tensorweaver.labs.runner import RunResult
 
     backend = tw_backend.name
     os.chdir(path.parent)                   # labs read data/ relative to themselves

@@ -1,7 +1,8 @@
-"""The headless runner, record(), the student-copy stripper and the notebook builder."""
+"""The headless runner, record(), the notebook builder (jupytext) and the tooling's layout."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import nbformat
 import pytest
@@ -9,6 +10,7 @@ from nbformat import v4
 
 from labrun import LABS, NOTEBOOKS, REPO, run_lab
 from tensorweaver import labs
+from tensorweaver.labs import build, runner
 
 pytestmark = pytest.mark.labs
 
@@ -78,39 +80,44 @@ def test_record_rejects_what_json_cannot_hold(tmp_path, monkeypatch):
 def test_bad_input_is_a_clear_error(tmp_path, capsys):
     nb = write_notebook(tmp_path / "x.ipynb", "1")
     with pytest.raises(ValueError, match="use numpy or cupynumeric"):
-        labs.run_notebook(nb, backend="tpu")
-    assert labs.main(["run", str(tmp_path / "missing.ipynb")]) == 2
+        runner.run_notebook(nb, backend="tpu")
+    from tensorweaver.labs.__main__ import main
+    assert main(["run", str(tmp_path / "missing.ipynb")]) == 2
     assert "no notebook at" in capsys.readouterr().err
 
 
-# ---------------------------------------------------------------- student copies
-def test_strip_solutions_keeps_indentation_and_the_rest():
-    source = ("def f(x):\n"
-              "    y = 2\n"
-              "    ### BEGIN SOLUTION\n"
-              "    return x * y\n"
-              "    ### END SOLUTION\n"
-              "print(f)")
-    stripped, count = labs.strip_solutions(source)
-    assert count == 1
-    assert stripped == ("def f(x):\n    y = 2\n    # YOUR CODE HERE\n"
-                        "    raise NotImplementedError()\nprint(f)")
-    compile(stripped, "<stripped>", "exec")
+def test_backend_names_are_the_backends_own():
+    """The runner accepts exactly the names tensorweaver.backend accepts (no `gpu`)."""
+    from tensorweaver.backend import _ALIASES
+    for name, canonical in _ALIASES.items():
+        assert runner.normalise_backend(name.upper()) == canonical
+    with pytest.raises(ValueError, match="not a backend"):
+        runner.normalise_backend("gpu")
 
 
+def test_tooling_is_one_module_per_job():
+    import importlib
+    import sys
+    jobs = {"record": "record", "runner": "run_notebook", "build": "build_labs",
+            "grading": "autograde", "workspace": "sync"}
+    for module, name in jobs.items():
+        assert hasattr(importlib.import_module(f"tensorweaver.labs.{module}"), name), module
+    # Importing the package (a lab's first cell) loads none of the heavy tools.
+    code = ("import sys, tensorweaver.labs; "
+            "print(sorted(m for m in ('nbclient', 'jupytext', 'nbgrader') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- solution markers
 @pytest.mark.parametrize("source, problem", [
     ("### BEGIN SOLUTION\nx = 1", "never closed"),
     ("x = 1\n### END SOLUTION", "without a ### BEGIN SOLUTION"),
     ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another"),
 ])
 def test_unpaired_solution_markers_are_errors(source, problem):
-    with pytest.raises(labs.SolutionMarkerError, match=problem):
-        labs.strip_solutions(source, "lab.ipynb, cell 3")
-
-
-def test_student_copies_refuse_to_overwrite_the_labs():
-    with pytest.raises(ValueError, match="another folder"):
-        labs.write_student_copies(LABS, LABS)
+    with pytest.raises(build.SolutionMarkerError, match=problem):
+        build.check_solution_markers(source, "lab.ipynb, cell 3")
 
 
 # ---------------------------------------------------------------- the committed notebooks
@@ -118,7 +125,7 @@ def test_notebooks_are_regenerated_from_their_sources():
     sources = sorted(p.stem for p in (LABS / "src").glob("[0-9]*.py"))
     assert sources == [p.stem for p in NOTEBOOKS], "every lab needs a labs/src/NN_name.py source"
     for path in NOTEBOOKS:
-        expected = nbformat.writes(labs.build_notebook(LABS / "src" / f"{path.stem}.py")) + "\n"
+        expected = build.notebook_text(LABS / "src" / f"{path.stem}.py")
         assert path.read_text() == expected, (
             f"{path.relative_to(REPO)} differs from its source; run `make labs-build`")
 
@@ -130,24 +137,38 @@ def test_notebooks_are_clean_and_well_formed():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.outputs == [] and c.execution_count is None for c in code), path.name
         assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# Lab "), path.name
-        exercises = [c for c in code if labs.BEGIN_SOLUTION in c.source]
+        exercises = [c for c in code if build.BEGIN_SOLUTION in c.source]
         checks = [c for c in code if c.source.lstrip().startswith("# CHECK")]
         assert exercises, f"{path.name} has no exercise (### BEGIN SOLUTION)"
         assert checks, f"{path.name} has no check cell (# CHECK)"
         assert all(c.metadata["nbgrader"]["solution"] for c in exercises)
+        graded = [c for c in checks if c.metadata["nbgrader"]["grade"]]
+        assert graded and all(c.metadata["nbgrader"]["points"] == 1 for c in graded), path.name
+        assert all(c.metadata["nbgrader"]["locked"] for c in checks), path.name
         joined = "\n".join(c.source for c in code)
         assert "manual_seed" in joined and "record(" in joined, path.name
 
 
-def test_percent_parser_handles_markdown_code_and_magics():
-    text = ("# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n"
-            "# %%\n# %matplotlib inline\nx = 1  # a comment\n\n\n"
-            "# %%\n# %%writefile {path}\nprint(1)\n")
-    assert labs.parse_percent(text) == [
-        ("markdown", "# Title\n\nSome *text*."),
-        ("code", "%matplotlib inline\nx = 1  # a comment"),
-        ("code", "%%writefile {path}\nprint(1)"),
-    ]
+def test_sources_are_read_by_jupytext(tmp_path):
+    """Markdown, code and commented magics, as jupytext reads them; nbgrader metadata added;
+    the first CHECK after an exercise is graded, a CHECK of the lab's own code is not."""
+    src = tmp_path / "09_demo.py"
+    src.write_text("# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n"
+                   "# %%\n# %matplotlib inline\nx = 1  # a comment\n\n\n"
+                   "# %%\n# CHECK: the given code\nassert x == 1\n\n"
+                   "# %%\ndef f():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION\n\n"
+                   "# %%\n# CHECK: the exercise\nassert f() == 2\n\n"
+                   "# %%\n# CHECK: more\nassert x\n")
+    nb = build.build_notebook(src)
+    assert [(c.cell_type, c.source.splitlines()[0]) for c in nb.cells] == [
+        ("markdown", "# Title"), ("code", "%matplotlib inline"), ("code", "# CHECK: the given code"),
+        ("code", "def f():"), ("code", "# CHECK: the exercise"), ("code", "# CHECK: more")]
+    assert nb.cells[0].source == "# Title\n\nSome *text*."
+    meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
+    assert [m.get("grade_id") for m in meta] == [None, None, "check-1", "exercise-1", "check-2", "check-3"]
+    assert [m.get("points") for m in meta] == [None, None, None, None, 1, None]
+    assert [c.id for c in nb.cells][:2] == ["09_demo-000", "09_demo-001"]
+    assert "jupytext" not in nb.metadata
 
 
 def test_readme_lists_every_lab():

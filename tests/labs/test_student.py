@@ -1,4 +1,5 @@
-"""Student copies: solutions stripped, and each copy runs up to its first exercise."""
+"""The release (nbgrader generate_assignment): solutions stripped, and each student version
+runs up to its first exercise. Needs nbgrader (the `grading` extra; make test-local has it)."""
 from __future__ import annotations
 
 import subprocess
@@ -9,16 +10,19 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
 from labrun import LABS, NOTEBOOKS, REPO, run_lab
-from tensorweaver.labs import BEGIN_SOLUTION, END_SOLUTION
+from tensorweaver.labs.build import BEGIN_SOLUTION, END_SOLUTION
 
 pytestmark = pytest.mark.labs
+pytest.importorskip("nbgrader", reason="the release is nbgrader's: install the `grading` extra "
+                    "(make test-local does)")
 
 
 @pytest.fixture(scope="module")
-def student_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("student")
-    subprocess.run([sys.executable, "-m", "tensorweaver.labs", "student", str(LABS), "--out", str(out)],
-                   cwd=REPO, check=True, capture_output=True, text=True)
+def release_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release")
+    proc = subprocess.run([sys.executable, "-m", "tensorweaver.labs", "release", str(LABS),
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
 
@@ -39,17 +43,25 @@ def exercise_cells(nb) -> list:
     return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and BEGIN_SOLUTION in c.source]
 
 
-def test_copies_are_complete(student_dir):
-    assert sorted(p.name for p in student_dir.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
-    assert (student_dir / "README.md").is_file()
-    for item in (LABS / "data").iterdir():
-        assert (student_dir / "data" / item.name).exists(), item.name
+def test_release_is_one_assignment_per_lab_with_its_data(release_dir):
+    assert sorted(p.name for p in release_dir.iterdir()) == [p.stem for p in NOTEBOOKS]
+    for notebook in NOTEBOOKS:
+        folder = release_dir / notebook.stem
+        assert (folder / notebook.name).is_file()
+        for item in (LABS / "data").iterdir():
+            assert (folder / "data" / item.name).exists(), (notebook.stem, item.name)
+
+
+def test_release_refuses_the_labs_folder(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "tensorweaver.labs", "release", str(LABS),
+                           "--out", str(LABS / "release")], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "outside the labs folder" in proc.stderr
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_solutions_are_stripped(notebook, student_dir):
+def test_solutions_are_stripped(notebook, release_dir):
     original = nbformat.read(str(notebook), 4)
-    student = nbformat.read(str(student_dir / notebook.name), 4)
+    student = nbformat.read(str(release_dir / notebook.stem / notebook.name), 4)
     assert len(student.cells) == len(original.cells)
     exercises = exercise_cells(original)
     assert exercises, f"{notebook.name} has no exercise"
@@ -71,8 +83,8 @@ def test_solutions_are_stripped(notebook, student_dir):
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_student_copy_runs_up_to_the_first_exercise(notebook, student_dir, tmp_path):
-    copy = student_dir / notebook.name
+def test_student_version_runs_up_to_the_first_exercise(notebook, release_dir, tmp_path):
+    copy = release_dir / notebook.stem / notebook.name
     run = run_lab(copy, "numpy", tmp_path, "--quick")
     assert run.returncode == 1 and run.report["status"] == "failed"
     [error] = run.report["errors"]

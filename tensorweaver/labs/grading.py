@@ -1,0 +1,186 @@
+"""The labs as an nbgrader course: release (student versions) and autograde (grades CSV).
+
+    python -m tensorweaver.labs release labs --out release/          # make release
+    python -m tensorweaver.labs autograde submissions/ --out grades/  # make autograde
+
+Each lab is one assignment named after it (``04_mlp``): ``source/04_mlp/04_mlp.ipynb`` is the
+solved notebook from ``labs/`` (built from ``labs/src`` by jupytext), with the labs'
+``data/``. nbgrader's ``generate_assignment`` makes the student version (solutions replaced
+by ``raise NotImplementedError()``, checksums, outputs cleared); ``autograde`` runs a
+submission with the instructor's CHECK cells put back (``OverwriteCells``, with
+``add_missing_cells``) and ``nbgrader``'s CSV exporter writes the grades. Settings:
+``labs/nbgrader_config.py``.
+
+A submissions folder holds one folder per student, with the notebooks either directly in
+it (a copy of the student's workspace) or in nbgrader's ``<lab>/<lab>.ipynb`` layout::
+
+    submissions/alice/04_mlp.ipynb
+    submissions/bob/04_mlp/04_mlp.ipynb
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+CONFIG_NAME = "nbgrader_config.py"
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+
+
+class GradingError(RuntimeError):
+    """nbgrader failed on an assignment; the message holds its log."""
+
+
+def lab_notebooks(labs_dir) -> list:
+    labs_dir = Path(labs_dir)
+    notebooks = sorted(labs_dir.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no lab notebooks (NN_name.ipynb) in {labs_dir}")
+    return notebooks
+
+
+def make_course(labs_dir, course_dir, only=None) -> list:
+    """Write an nbgrader course under ``course_dir`` (config + ``source/``) from ``labs_dir``.
+
+    Returns the assignment ids (lab stems), restricted to ``only`` when given.
+    """
+    labs_dir, course_dir = Path(labs_dir), Path(course_dir)
+    config = labs_dir / CONFIG_NAME
+    if not config.is_file():
+        raise FileNotFoundError(f"no {CONFIG_NAME} in {labs_dir} (the course's nbgrader settings)")
+    course_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(config, course_dir / CONFIG_NAME)
+    ids = []
+    for notebook in lab_notebooks(labs_dir):
+        if only is not None and notebook.stem not in only:
+            continue
+        source = course_dir / "source" / notebook.stem
+        source.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(notebook, source / notebook.name)
+        if (labs_dir / "data").is_dir():
+            shutil.copytree(labs_dir / "data", source / "data", dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        ids.append(notebook.stem)
+    return ids
+
+
+def _api(course_dir):
+    # nbgrader runs the `alembic` command for its gradebook: a venv's python run by its path
+    # (.venv/bin/python) does not have the venv's bin/ on PATH, so put it there.
+    bindir = str(Path(sys.executable).parent)
+    if shutil.which("alembic") is None and bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    course_dir = Path(course_dir).resolve()
+    config = PyFileConfigLoader(CONFIG_NAME, path=str(course_dir)).load_config()
+    config.CourseDirectory.root = str(course_dir)
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+def _check(result: dict, what: str) -> None:
+    if not result.get("success"):
+        log = (result.get("log") or "").strip()
+        error = (result.get("error") or "").strip()
+        raise GradingError(f"nbgrader {what} failed:\n{log[-3000:]}\n{error[-3000:]}".rstrip())
+
+
+def release(labs_dir, out_dir, only=None) -> list:
+    """Student versions of the labs (``nbgrader generate_assignment``) in ``out_dir/<lab>/``.
+
+    ``out_dir`` must not be ``labs_dir``. Returns the released notebooks' paths.
+    """
+    labs_dir, out_dir = Path(labs_dir), Path(out_dir)
+    if out_dir.resolve() == labs_dir.resolve() or labs_dir.resolve() in out_dir.resolve().parents:
+        raise ValueError(f"the release must go outside the labs folder {labs_dir} (--out DIR); "
+                         "it would mix student versions with the solutions")
+    with tempfile.TemporaryDirectory(prefix="tw-course-") as course:
+        ids = make_course(labs_dir, course, only)
+        api = _api(course)
+        for assignment in ids:
+            _check(api.generate_assignment(assignment, force=True, create=True),
+                   f"generate_assignment {assignment}")
+        written = []
+        for assignment in ids:
+            target = out_dir / assignment
+            if target.exists():
+                shutil.rmtree(target)      # a release folder is generated: replaced whole
+            shutil.copytree(Path(course) / "release" / assignment, target)
+            written.append(target / f"{assignment}.ipynb")
+    return written
+
+
+def find_submissions(submissions_dir, assignments) -> dict:
+    """{student: {assignment: notebook path}} from a submissions folder (either layout)."""
+    submissions_dir = Path(submissions_dir)
+    if not submissions_dir.is_dir():
+        raise FileNotFoundError(f"no submissions folder at {submissions_dir} "
+                                "(SUBMISSIONS=DIR: one folder per student)")
+    found = {}
+    for student in sorted(p for p in submissions_dir.iterdir() if p.is_dir()):
+        if student.name.startswith("."):
+            continue
+        if not STUDENT_ID.match(student.name):
+            raise ValueError(f"{student}: a student folder's name is the student id; use letters, "
+                             "digits and . _ - @ only")
+        for assignment in assignments:
+            for candidate in (student / f"{assignment}.ipynb",
+                              student / assignment / f"{assignment}.ipynb"):
+                if candidate.is_file():
+                    found.setdefault(student.name, {})[assignment] = candidate
+                    break
+    if not found:
+        raise FileNotFoundError(
+            f"no submissions in {submissions_dir}: expected STUDENT/NN_name.ipynb or "
+            f"STUDENT/NN_name/NN_name.ipynb for a lab in {', '.join(assignments)}")
+    return found
+
+
+def autograde(labs_dir, submissions_dir, out_dir, only=None) -> Path:
+    """Autograde every submission against the labs; write ``out_dir/grades.csv``.
+
+    The course (gradebook, autograded notebooks with their outputs) is kept in
+    ``out_dir/course`` for inspection. Returns the CSV's path.
+    """
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    out_dir = Path(out_dir)
+    course = out_dir / "course"
+    if course.exists():
+        shutil.rmtree(course)        # generated from the labs and submissions: rebuilt each time
+    all_ids = [p.stem for p in lab_notebooks(labs_dir) if only is None or p.stem in only]
+    found = find_submissions(submissions_dir, all_ids)
+    used = sorted({a for per_student in found.values() for a in per_student})
+    make_course(labs_dir, course, used)
+    api = _api(course)
+    for assignment in used:
+        _check(api.generate_assignment(assignment, force=True, create=True),
+               f"generate_assignment {assignment}")
+    for student, notebooks in found.items():
+        for assignment, notebook in notebooks.items():
+            target = course / "submitted" / student / assignment
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(notebook, target / f"{assignment}.ipynb")
+            _check(api.autograde(assignment, student, force=True, create=True),
+                   f"autograde {assignment} for {student}")
+    grades = out_dir / "grades.csv"
+    exporter = CsvExportPlugin()
+    exporter.to = str(grades)
+    with Gradebook(f"sqlite:///{(course / 'gradebook.db').resolve()}") as gradebook:
+        exporter.export(gradebook)
+    return grades
+
+
+def read_grades(csv_path) -> dict:
+    """{(student, assignment): (score, max_score)} from a grades CSV written by ``autograde``."""
+    import csv
+
+    with open(csv_path, newline="") as f:
+        return {(row["student_id"], row["assignment"]): (float(row["score"]), float(row["max_score"]))
+                for row in csv.DictReader(f)}
