@@ -3,14 +3,16 @@
 #   make build                       # docker build -t tensorweaver-lab:cpu .
 #   make build BASE_IMAGE=local/bookworm-python:3.11   # no registry: see docker/base/
 #
-# Dockerfile.gpu has the same shape and differs only in its backend layer: keep the steps
-# before that layer identical in both files, so that the two images share those layers.
-# Layers go from the least to the most often changed: system, Python packages (hash-locked),
-# configuration, then the code. Written for the classic builder and BuildKit alike.
+# Dockerfile.gpu builds FROM this image and adds only the backend layer (docker-stacks'
+# chain). Layers go from the least to the most often changed: system, Python packages
+# (hash-locked), configuration, then the code. Written for the classic builder and BuildKit.
 
 # Any Debian/Ubuntu image with Python 3.11, `python`/`pip` on PATH and apt.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
+
+# A failing command anywhere in a pipe fails the step.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -22,8 +24,8 @@ ENV PYTHONUNBUFFERED=1 \
 
 # tini as PID 1: forwards signals (docker stop) and reaps the kernels' child processes.
 # make: the image carries the repository's Makefile, and some tests drive it.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends tini make \
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tini make >/dev/null \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
@@ -47,21 +49,26 @@ ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 COPY docker/requirements/cpu.txt docker/precompile.py /opt/tensorweaver/
 RUN export PYTHONDONTWRITEBYTECODE=1 \
- && python -m pip install --require-hashes --no-deps --no-compile -r /opt/tensorweaver/cpu.txt \
+ && python -m pip install --quiet --require-hashes --no-deps --no-compile -r /opt/tensorweaver/cpu.txt \
  && python -m pip check \
  && site_packages=$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
  && find "$site_packages" -depth -type d -name tests -exec rm -rf {} + \
- && rm -rf "$site_packages/onnx/backend/test/data" \
+ && rm -rf "$site_packages/onnx/backend/test/data" "$site_packages/nbgrader/docs" \
  && unset PYTHONDONTWRITEBYTECODE \
  && python /opt/tensorweaver/precompile.py
 
 # --- backend layer: the CPU image uses NumPy (the default TENSORWEAVER_BACKEND). -------------
 ENV TENSORWEAVER_BACKEND=numpy
 
+# The student's workspace is fed from the release this image carries (see below).
+ENV TENSORWEAVER_RELEASE=/opt/tensorweaver/release
+
 # Jupyter server configuration, entry point and health check.
 COPY docker/jupyter_server_config.py /etc/jupyter/jupyter_server_config.py
 COPY docker/entrypoint.sh /usr/local/bin/tensorweaver-entrypoint
 COPY docker/healthcheck.py /usr/local/bin/tensorweaver-healthcheck
+# The workspace sync the entry point runs at each start (standard library only).
+COPY tensorweaver/labs/workspace.py /opt/tensorweaver/workspace.py
 
 # The code: the engine (installed into the image), then the rest of the checkout that the
 # tests and labs use. The work dir is the repository (what .dockerignore lets in): the engine's
@@ -70,13 +77,19 @@ WORKDIR /home/jovyan/work
 COPY --chown=1000:100 pyproject.toml README.md ./
 COPY --chown=1000:100 tensorweaver/ tensorweaver/
 # (PYTHONDONTWRITEBYTECODE: no bytecode for the build tools; pip still compiles the engine.)
-RUN PYTHONDONTWRITEBYTECODE=1 python -m pip install --no-deps --no-build-isolation --no-index . \
+RUN PYTHONDONTWRITEBYTECODE=1 python -m pip install --quiet --no-deps --no-build-isolation --no-index . \
  && rm -rf build tensorweaver.egg-info
 COPY --chown=1000:100 Makefile ./
 COPY --chown=1000:100 docker/ docker/
 COPY --chown=1000:100 bench/ bench/
 COPY --chown=1000:100 tests/ tests/
 COPY --chown=1000:100 labs/ labs/
+# The release: the labs' student versions, made by nbgrader generate_assignment. `make lab`
+# copies them into the student's workspace, `make release` out of the image. (A throwaway
+# HOME: nbgrader and Jupyter write caches there; no bytecode: nbgrader is not precompiled.)
+RUN HOME=/tmp/release-home TENSORWEAVER_BACKEND=numpy PYTHONDONTWRITEBYTECODE=1 \
+    python -m tensorweaver.labs release labs --out "$TENSORWEAVER_RELEASE" >/dev/null \
+ && rm -rf /tmp/release-home
 
 USER 1000:100
 EXPOSE 8888

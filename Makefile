@@ -1,6 +1,10 @@
-# TensorWeaver Lab — the front door. `make` (or `make help`) lists every target.
+# TensorWeaver Lab — the front door. `make` (or `make help`) lists every target, by group.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
+
+# local.mk (git-ignored) holds this checkout's own settings: docker/base/build-base.sh writes
+# `BASE_IMAGE ?= ...` there, so that every later target uses the base it built.
+-include local.mk
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,74 +13,37 @@ PY     := $(VENV)/bin/python
 FAST_MARKERS := not parity and not container and not cluster
 
 .PHONY: help
-help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+help: ## List the targets, by group
+	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)} \
+	    /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "Settings: PORT=8888 WORKSPACE=workspace SOLUTIONS=1 JUPYTER_TOKEN= NB_UID= CPUS= DETACH=1"
+	@echo "          BASE_IMAGE=$(BASE_IMAGE) GPUS=auto|all|none PYTEST_ARGS= VERBOSE=1 (see README.md)"
 
-# ---------------------------------------------------------------- local (no Docker)
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,torch,onnx,lab]'
-	touch $@
-
-.PHONY: venv
-venv: $(VENV)/.installed ## Create the local venv with every extra
-
-.PHONY: test-local
-test-local: $(VENV)/.installed ## Run the test suite in a local venv (no Docker)
-	$(PY) -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
-
-.PHONY: onnx-local
-onnx-local: $(VENV)/.installed ## ONNX export suite: every op and layer round-tripped through ONNX Runtime
-	$(PY) -m pytest -m onnx $(PYTEST_ARGS)
-
-# The labs: notebooks generated from labs/src/*.py, run headless by tensorweaver.labs.
-LABS_OUT    ?= out/labs
-STUDENT_DIR ?= out/student
-
-.PHONY: labs-build
-labs-build: $(VENV)/.installed ## Regenerate labs/*.ipynb from their sources (labs/src/*.py)
-	$(PY) -m tensorweaver.labs build labs/src --out labs
-
-.PHONY: labs-local
-labs-local: $(VENV)/.installed ## Run every lab headless on NumPy (notebooks + metrics JSON in out/labs/)
-	@failed=""; for nb in labs/[0-9][0-9]_*.ipynb; do \
-	    TENSORWEAVER_BACKEND=numpy $(PY) -m tensorweaver.labs run $$nb --backend numpy \
-	        --output $(LABS_OUT)/$$(basename $$nb) || failed="$$failed $$(basename $$nb)"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "labs that failed:$$failed" >&2; exit 1; fi
-
-.PHONY: student
-student: $(VENV)/.installed ## Write student copies of the labs (solutions stripped) to out/student/
-	$(PY) -m tensorweaver.labs student labs --out $(STUDENT_DIR)
-
-.PHONY: bench
-bench: $(VENV)/.installed ## Print the benchmark tables (engine vs NumPy vs PyTorch; see bench/RESULTS.md)
-	$(PY) bench/mlp_step.py
-	$(PY) bench/cnn_step.py
-
-.PHONY: clean
-clean: ## Remove the venv and caches
-	rm -rf $(VENV) .pytest_cache build *.egg-info
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
-
-# ---------------------------------------------------------------- containers (CPU and GPU images)
+# ---------------------------------------------------------------- settings of the container targets
 # Two images with the same engine, labs and tests: CPU (NumPy) and GPU (cuPyNumeric on
-# Legate). Every target builds its image first: Docker's layer cache makes that a no-op
-# when nothing changed, and a rebuild of the code layers only when the code did.
-# docker/base/build-base.sh builds a BASE_IMAGE from Debian packages for hosts that cannot
-# pull one (air-gapped, no registry).
+# Legate), the GPU image built FROM the CPU one. Every target builds its image first: Docker's
+# layer cache makes that a no-op (one line of output) when nothing changed.
 DOCKER     ?= docker
 IMAGE      ?= tensorweaver-lab
 CPU_IMAGE  ?= $(IMAGE):cpu
 GPU_IMAGE  ?= $(IMAGE):gpu
 BASE_IMAGE ?= python:3.11-slim-bookworm
 PORT       ?= 8888
+# The student's workspace (make lab, make workspace) and the solved labs (SOLUTIONS=1).
+WORKSPACE  ?= workspace
+SOLUTIONS  ?= 0
 LAB_DIR    ?= labs
 GPUS       ?= auto
 DETACH     ?= 0
-# The lab's uid (group 100): yours, so that notebooks saved in LAB_DIR stay yours; jovyan's
-# 1000 when you are root, since Jupyter refuses to run as root.
+CPUS       ?=
+VERBOSE    ?= 0
+# Grading: the release (student versions) and autograde's input and output.
+RELEASE_DIR ?= out/release
+SUBMISSIONS ?=
+GRADES_DIR  ?= out/grades
+# The lab's uid (group 100): yours, so that what the lab saves stays yours; jovyan's 1000
+# when you are root, since Jupyter refuses to run as root.
 NB_UID     ?= $(shell u=$$(id -u); [ "$$u" -ne 0 ] && echo $$u || echo 1000)
 
 # Image metadata: the commit and its date, for reproducible labels.
@@ -87,73 +54,108 @@ IMAGE_VERSION  = $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # (HTTP_PROXY and the others are build arguments Docker predefines; the Dockerfiles declare
 # PIP_INDEX_URL and PIP_TRUSTED_HOST). Given by name, their value comes from here.
 PROXY_ARGS = $(foreach v,HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy PIP_INDEX_URL PIP_TRUSTED_HOST,$(if $($(v)),--build-arg $(v)))
-BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) \
-	--build-arg VERSION=$(IMAGE_VERSION) \
+LABEL_ARGS = --build-arg VERSION=$(IMAGE_VERSION) \
 	--build-arg REVISION=$(IMAGE_REVISION) \
 	--build-arg SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
-	--build-arg CREATED=$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ) \
-	$(PROXY_ARGS)
+	--build-arg CREATED=$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
+# docker/build-image.sh prints one line per image; its hint names the target you ran.
+BUILD_IMAGE = DOCKER=$(DOCKER) VERBOSE=$(VERBOSE) BASE_IMAGE=$(BASE_IMAGE) \
+	GOAL="$(or $(MAKECMDGOALS),build)" docker/build-image.sh
 # In a recipe: sets $$gpu_flags to `--gpus all`, or to nothing (Legate CPU mode, with a
 # notice), or fails (GPUS=all without a usable GPU). Legate, and NCCL on GPUs, need more
 # shared memory than Docker's default 64 MB.
 GPU_FLAGS_SH = gpu_flags="--shm-size=1g $$(docker/docker-check.sh gpus $(GPU_IMAGE) $(GPUS))"
+LAB_ENV = PORT=$(PORT) WORKSPACE=$(WORKSPACE) SOLUTIONS=$(SOLUTIONS) LAB_DIR=$(LAB_DIR) \
+	NB_UID=$(NB_UID) DETACH=$(DETACH) CPUS=$(CPUS) DOCKER=$(DOCKER)
+# `make shell` mounts what `make lab` serves: the workspace, or the solved labs (SOLUTIONS=1).
+SHELL_MOUNT = $(if $(filter 1,$(SOLUTIONS)),-v "$(abspath $(LAB_DIR)):/home/jovyan/work/labs",\
+	-v "$(abspath $(WORKSPACE)):/home/jovyan/workspace" -e TENSORWEAVER_WORKSPACE=/home/jovyan/workspace)
+# A folder the container (uid NB_UID) writes into: created, and given to that uid when root.
+OUT_DIR_SH = mkdir -p "$(1)" && { [ "$$(id -u)" -ne 0 ] || chown "$(NB_UID):100" "$(1)"; }
 
 .PHONY: docker-check
 docker-check:
 	@docker/docker-check.sh
 
-# A failed build whose base image is not here was most likely a failed pull: say what to do.
-BASE_HINT = { $(DOCKER) image inspect $(BASE_IMAGE) >/dev/null 2>&1 || \
-	echo "hint: the base image $(BASE_IMAGE) could not be used. Without a registry, build one from Debian packages: sudo docker/base/build-base.sh, then: make $@ BASE_IMAGE=local/bookworm-python:3.11" >&2; exit 1; }
-IMAGE_SIZE = $(DOCKER) image inspect --format '{{.Size}}' $(1) | awk '{printf "$(1): %d MB\n", $$1/1e6}'
-
 .PHONY: build
-build: docker-check ## Build the CPU image (BASE_IMAGE= for another base)
-	$(DOCKER) build $(BUILD_ARGS) -t $(CPU_IMAGE) . || $(BASE_HINT)
-	@$(call IMAGE_SIZE,$(CPU_IMAGE))
+build: docker-check
+	@$(BUILD_IMAGE) $(CPU_IMAGE) Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) $(LABEL_ARGS) $(PROXY_ARGS)
 
 .PHONY: build-gpu
-build-gpu: docker-check ## Build the GPU image (cuPyNumeric; about 3.6 GB)
-	$(DOCKER) build $(BUILD_ARGS) -f Dockerfile.gpu -t $(GPU_IMAGE) . || $(BASE_HINT)
-	@$(call IMAGE_SIZE,$(GPU_IMAGE))
+build-gpu: build
+	@$(BUILD_IMAGE) $(GPU_IMAGE) Dockerfile.gpu --build-arg CPU_IMAGE=$(CPU_IMAGE) $(LABEL_ARGS) $(PROXY_ARGS)
 
-# `make shell`/`shell-gpu` mount the labs where `make lab` does (docker/lab.sh).
-LAB_VOLUME = -v "$(abspath $(LAB_DIR)):/home/jovyan/work/labs"
-
-LAB_ENV = PORT=$(PORT) LAB_DIR=$(LAB_DIR) NB_UID=$(NB_UID) DETACH=$(DETACH) DOCKER=$(DOCKER)
-
+##@ Students (CPU image; Docker)
 .PHONY: lab
-lab: build ## JupyterLab on 127.0.0.1:PORT (PORT=8888 LAB_DIR=labs JUPYTER_TOKEN= DETACH=1)
+lab: build ## JupyterLab on your workspace, at http://127.0.0.1:PORT (Ctrl-C stops it; DETACH=1)
 	@$(LAB_ENV) IMAGE=$(CPU_IMAGE) NAME=tensorweaver-lab docker/lab.sh start
 
-.PHONY: lab-gpu
-lab-gpu: build-gpu ## JupyterLab on the GPU image (GPUS=auto|all|none; no GPU: Legate CPU mode)
-	@$(GPU_FLAGS_SH) && $(LAB_ENV) IMAGE=$(GPU_IMAGE) NAME=tensorweaver-lab-gpu RUN_FLAGS="$$gpu_flags" docker/lab.sh start
-
 .PHONY: lab-stop
-lab-stop: docker-check ## Stop the labs started by make lab / make lab-gpu
+lab-stop: docker-check ## Stop the lab started by make lab / make lab-gpu
 	@NAME=tensorweaver-lab docker/lab.sh stop
 	@NAME=tensorweaver-lab-gpu docker/lab.sh stop
 
+.PHONY: workspace
+workspace: build ## Create or update the workspace (WORKSPACE=workspace) without starting the lab
+	@$(LAB_ENV) IMAGE=$(CPU_IMAGE) docker/lab.sh workspace
+
+.PHONY: shell
+shell: build ## A bash shell in the CPU container, with the workspace mounted
+	$(DOCKER) run --rm -it --user $(NB_UID):100 $(SHELL_MOUNT) $(CPU_IMAGE) bash
+
+##@ Instructors (in the CPU image)
+.PHONY: lab-solutions
+lab-solutions: ## Same as make lab SOLUTIONS=1: the solved labs (labs/), mounted writable
+	@$(MAKE) --no-print-directory lab SOLUTIONS=1
+
+.PHONY: release
+release: build ## Student versions of the labs (nbgrader generate_assignment) into RELEASE_DIR
+	@$(call OUT_DIR_SH,$(RELEASE_DIR))
+	$(DOCKER) run --rm --user $(NB_UID):100 -v "$(abspath $(RELEASE_DIR)):/home/jovyan/release" $(CPU_IMAGE) \
+	    python -m tensorweaver.labs release labs --out /home/jovyan/release
+
+.PHONY: autograde
+autograde: build ## Grade SUBMISSIONS=DIR (one folder per student) with nbgrader: GRADES_DIR/grades.csv
+	@[ -n "$(SUBMISSIONS)" ] || { echo "error: make autograde needs SUBMISSIONS=DIR: one folder per student holding NN_name.ipynb files (e.g. copies of their workspaces)" >&2; exit 2; }
+	@[ -d "$(SUBMISSIONS)" ] || { echo "error: SUBMISSIONS=$(SUBMISSIONS) is not a folder" >&2; exit 2; }
+	@$(call OUT_DIR_SH,$(GRADES_DIR))
+	$(DOCKER) run --rm --user $(NB_UID):100 -v "$(abspath $(SUBMISSIONS)):/home/jovyan/submissions:ro" \
+	    -v "$(abspath $(GRADES_DIR)):/home/jovyan/grades" $(CPU_IMAGE) \
+	    python -m tensorweaver.labs autograde /home/jovyan/submissions --labs labs --out /home/jovyan/grades
+	@echo "grades: $(GRADES_DIR)/grades.csv"
+
+.PHONY: labs-build
+labs-build: $(VENV)/.installed ## Regenerate labs/*.ipynb from their jupytext sources (labs/src/*.py)
+	$(PY) -m tensorweaver.labs build labs/src --out labs
+
+##@ GPU (cuPyNumeric image; with no GPU, Legate CPU mode)
+.PHONY: lab-gpu
+lab-gpu: build-gpu ## JupyterLab on the GPU image, same workspace (GPUS=auto|all|none)
+	@$(GPU_FLAGS_SH) && $(LAB_ENV) IMAGE=$(GPU_IMAGE) NAME=tensorweaver-lab-gpu RUN_FLAGS="$$gpu_flags" docker/lab.sh start
+
+.PHONY: test-gpu
+test-gpu: build-gpu ## Run the parity suite in the GPU container
+	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm $$gpu_flags $(GPU_IMAGE) pytest -m parity $(PYTEST_ARGS)
+
+.PHONY: env-gpu
+env-gpu: build-gpu ## The cuPyNumeric/Legate configuration the GPU container gets
+	@$(GPU_FLAGS_SH) && $(DOCKER) run --rm $$gpu_flags $(GPU_IMAGE) python -m tensorweaver.env
+
+.PHONY: shell-gpu
+shell-gpu: build-gpu ## A bash shell in the GPU container, with the workspace mounted
+	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm -it --user $(NB_UID):100 $(SHELL_MOUNT) $$gpu_flags $(GPU_IMAGE) bash
+
+##@ Developers: tests and images (Docker)
 .PHONY: test
 test: build ## Run the test suite in the CPU container (PYTEST_ARGS= for more)
 	$(DOCKER) run --rm $(CPU_IMAGE) pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
-
-.PHONY: test-gpu
-test-gpu: build-gpu ## Run the parity suite in the GPU container (GPUs, else Legate CPU mode)
-	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm $$gpu_flags $(GPU_IMAGE) pytest -m parity $(PYTEST_ARGS)
 
 .PHONY: onnx
 onnx: build ## Run the ONNX export / ONNX Runtime tests in the CPU container
 	$(DOCKER) run --rm $(CPU_IMAGE) pytest -m onnx $(PYTEST_ARGS)
 
-.PHONY: shell
-shell: build ## A bash shell in the CPU container (LAB_DIR mounted)
-	$(DOCKER) run --rm -it --user $(NB_UID):100 $(LAB_VOLUME) $(CPU_IMAGE) bash
-
-.PHONY: shell-gpu
-shell-gpu: build-gpu ## A bash shell in the GPU container (LAB_DIR mounted)
-	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm -it --user $(NB_UID):100 $(LAB_VOLUME) $$gpu_flags $(GPU_IMAGE) bash
+.PHONY: images
+images: build-gpu ## Build both images (BASE_IMAGE= for another base; VERBOSE=1 shows the build)
 
 # The locks pin every package with its hashes for the images' platform (Linux x86_64,
 # Python 3.11), whatever machine runs `make lock`. The GPU lock is constrained to the CPU
@@ -175,17 +177,65 @@ lock: $(LOCK_VENV)/.installed ## Regenerate the hash-locked docker/requirements/
 	$(UV_COMPILE) -o docker/requirements/cpu.txt docker/requirements/cpu.in
 	$(UV_COMPILE) -o docker/requirements/gpu.txt docker/requirements/gpu.in
 
-.PHONY: clean-containers
-clean-containers: ## Stop the labs, remove both images and the lock tool venv
+.PHONY: clean-images
+clean-images: ## Stop the labs and remove both images (about 4 GB; your workspace is kept)
 	@if docker/docker-check.sh 2>/dev/null; then \
 		NAME=tensorweaver-lab docker/lab.sh stop; NAME=tensorweaver-lab-gpu docker/lab.sh stop; \
 		$(DOCKER) image rm $(CPU_IMAGE) $(GPU_IMAGE) 2>/dev/null || true; \
 		$(DOCKER) image prune --force >/dev/null; \
 	else echo "Docker is not available: no containers or images to remove"; fi
-	rm -rf $(LOCK_VENV)
 
-clean: clean-containers
+##@ Developers: without Docker (a local venv)
+# `make venv` installs what the labs need (the lab extra); the test targets add the test
+# extras (pytest, the PyTorch oracle, ONNX, nbgrader). PyPI's torch wheel pulls in CUDA
+# libraries (several GB): PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu gets the
+# CPU-only wheel where PyTorch's index is reachable (see README.md).
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[lab]'
+	touch $@
 
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[lab,grading,dev,torch,onnx]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## A local venv with the engine and what the labs need (then: .venv/bin/jupyter lab)
+
+.PHONY: venv-test
+venv-test: $(VENV)/.installed-test ## The venv plus the test extras (pytest, torch, ONNX, nbgrader)
+
+.PHONY: test-local
+test-local: $(VENV)/.installed-test ## Run the test suite in the venv (adds the test extras)
+	$(PY) -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+
+.PHONY: onnx-local
+onnx-local: $(VENV)/.installed-test ## ONNX export suite in the venv: every op and layer through ONNX Runtime
+	$(PY) -m pytest -m onnx $(PYTEST_ARGS)
+
+# The labs headless (tensorweaver.labs run), on NumPy.
+LABS_OUT    ?= out/labs
+
+.PHONY: labs-local
+labs-local: $(VENV)/.installed ## Run every lab headless on NumPy in the venv (notebooks + metrics in out/labs/)
+	@failed=""; for nb in labs/[0-9][0-9]_*.ipynb; do \
+	    TENSORWEAVER_BACKEND=numpy $(PY) -m tensorweaver.labs run $$nb --backend numpy \
+	        --output $(LABS_OUT)/$$(basename $$nb) || failed="$$failed $$(basename $$nb)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "labs that failed:$$failed" >&2; exit 1; fi
+
+.PHONY: bench
+bench: $(VENV)/.installed-test ## Print the benchmark tables (engine vs NumPy vs PyTorch; see bench/RESULTS.md)
+	$(PY) bench/mlp_step.py
+	$(PY) bench/cnn_step.py
+
+.PHONY: clean
+clean: ## Remove the venvs, build outputs and caches (not the images: clean-images; never the workspace)
+	rm -rf $(VENV) $(GPU_VENV) $(LOCK_VENV) .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './$(WORKSPACE)/*' -exec rm -rf {} +
+
+##@ GPU without Docker (cuPyNumeric in .venv-gpu; Legate CPU mode when there is no GPU)
 # ---------------------------------------------------------------- cuPyNumeric / Legate (no Docker)
 # The parity suite on cuPyNumeric without Docker or a GPU: on a machine with no NVIDIA
 # driver, Legate runs in CPU mode on the CUDA driver stand-in (docker/cuda-stand-in/).
@@ -216,15 +266,15 @@ venv-gpu: $(GPU_VENV)/.installed $(STAND_IN) ## Create .venv-gpu with nvidia-cup
 GPU_ENV := TENSORWEAVER_CUDA_STAND_IN=$(abspath $(STAND_IN))
 
 .PHONY: test-gpu-local
-test-gpu-local: venv-gpu ## Parity suite, cuPyNumeric vs NumPy, without Docker (no GPU needed)
+test-gpu-local: venv-gpu ## Parity suite, cuPyNumeric vs NumPy, in .venv-gpu (no Docker, no GPU needed)
 	$(GPU_ENV) $(GPU_PY) -m pytest -m parity $(PYTEST_ARGS)
 
 .PHONY: parity-table
 parity-table: venv-gpu ## Regenerate bench/PARITY.md (per-op max errors, cuPyNumeric vs NumPy)
 	$(GPU_ENV) PARITY_REPORT=bench/PARITY.md $(GPU_PY) -m pytest -q $(PYTEST_ARGS) tests/parity
 
-.PHONY: env-gpu
-env-gpu: venv-gpu ## Show the cuPyNumeric/Legate configuration this machine gets
+.PHONY: env-gpu-local
+env-gpu-local: venv-gpu ## The cuPyNumeric/Legate configuration this machine gets, from .venv-gpu
 	$(GPU_ENV) TENSORWEAVER_BACKEND=cupynumeric $(GPU_PY) -m tensorweaver.env
 
 .PHONY: bench-backends
@@ -232,6 +282,7 @@ bench-backends: venv-gpu ## MLP step time on NumPy vs cuPyNumeric (on Legate CPU
 	$(GPU_ENV) $(GPU_PY) bench/backends.py
 
 
+##@ Cluster (Slurm, Apptainer)
 # ---------------------------------------------------------------- cluster (Slurm, Apptainer)
 # Labs as Slurm batch jobs (docker/cluster/): Legate is the distributed engine, the GPU image
 # runs through Apptainer (`make sif`), or a venv (RUNTIME=venv). GPUS here means GPUs per

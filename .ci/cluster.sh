@@ -35,7 +35,7 @@ if ((${#need[@]})); then
 fi
 
 # The labs run in the project venv in CI (Apptainer is not packaged in Debian 12).
-[[ -x .venv/bin/python ]] || make venv
+make --no-print-directory venv-test
 # The Legate launcher tests use the cuPyNumeric venv when one was built (`make venv-gpu`);
 # on a host without an NVIDIA driver Legate needs the CUDA driver stand-in.
 [[ ! -x ${GPU_VENV:-.venv-gpu}/bin/python ]] || make cuda-stand-in

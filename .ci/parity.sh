@@ -16,7 +16,7 @@ fi
 
 export PARITY_REPORT=${PARITY_REPORT:-build/parity.md}
 make --no-print-directory venv-gpu
-make --no-print-directory env-gpu            # the Legate mode and why, for the log
+make --no-print-directory env-gpu-local           # the Legate mode and why, for the log
 make --no-print-directory test-gpu-local PYTEST_ARGS="-q"
 
 # The committed table (bench/PARITY.md) must list the same cases as the suite has now.

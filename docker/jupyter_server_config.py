@@ -21,5 +21,8 @@ c.ServerApp.ip = "0.0.0.0"
 c.ServerApp.port = int(os.environ.get("JUPYTER_PORT", "8888"))
 c.ServerApp.port_retries = 0          # fail loudly instead of silently moving to another port
 c.ServerApp.open_browser = False      # there is no browser in the container
-c.ServerApp.root_dir = "/home/jovyan/work"  # the labs, the tests and the engine source
+# What the file browser shows: the student's workspace for `make lab`
+# (TENSORWEAVER_LAB_ROOT=/home/jovyan/workspace), the repository (labs with their solutions,
+# tests, the engine source) for `make lab SOLUTIONS=1` and by default.
+c.ServerApp.root_dir = os.environ.get("TENSORWEAVER_LAB_ROOT", "/home/jovyan/work")
 # No token setting here on purpose: Jupyter reads JUPYTER_TOKEN itself, or generates a token.

@@ -1,14 +1,15 @@
-"""Execute a notebook through a running Jupyter server's kernel, the way JupyterLab does.
+"""Drive a running Jupyter server: execute a notebook through its kernel, as JupyterLab does.
 
 Not nbclient (which starts its own kernel): this opens a session on the server (REST),
 sends each code cell over the kernel's websocket and waits for its reply. So it proves
 that the lab a student opens can run the labs: server, token, kernel, packages, engine.
 It runs inside the lab container, where the server and websocket-client are:
 
-    docker exec -i tensorweaver-lab python - labs/00_environment.ipynb < docker/run_notebook.py
-    docker exec -i tensorweaver-lab python - < docker/run_notebook.py   # a built-in check
+    docker exec -i tensorweaver-lab python - labs/00_environment.ipynb < docker/run_in_running_server.py
+    docker exec -i tensorweaver-lab python - < docker/run_in_running_server.py   # a built-in check
 
-PATH is relative to the server's root (~/work); the kernel runs in the notebook's folder.
+PATH is relative to the server's root (the workspace in a student lab, ~/work with
+SOLUTIONS=1); the kernel runs in the notebook's folder.
 The token is $JUPYTER_TOKEN (the lab container's own). Exit status 0 = every cell ran.
 """
 import datetime
@@ -57,7 +58,7 @@ def execute(ws, session_id, code):
     msg_id = uuid.uuid4().hex
     ws.send(json.dumps({
         "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": session_id,
-                   "username": "run_notebook", "version": "5.3",
+                   "username": "run_in_running_server", "version": "5.3",
                    "date": datetime.datetime.now(datetime.timezone.utc).isoformat()},
         "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
         "content": {"code": code, "silent": False, "store_history": True,
@@ -86,7 +87,7 @@ def execute(ws, session_id, code):
 
 
 def main(argv):
-    path = argv[1] if len(argv) > 1 else "run_notebook_check.ipynb"
+    path = argv[1] if len(argv) > 1 else "run_in_running_server_check.ipynb"
     cells = code_cells(path) if len(argv) > 1 else BUILT_IN
     # A session is what JupyterLab opens for a notebook: its kernel's cwd is the notebook's folder.
     session = api("POST", "/api/sessions", {"path": path, "name": os.path.basename(path),

@@ -8,7 +8,10 @@
 # site CA), so `pip install` works inside `docker build`.
 #
 #   docker/base/build-base.sh [--tag NAME:TAG] [--suite SUITE] [--mirror URL] [--ca-dir DIR]
-#   make build BASE_IMAGE=NAME:TAG
+#
+# It remembers the base for the checkout it belongs to: it writes `BASE_IMAGE ?= NAME:TAG` to
+# local.mk (git-ignored; --no-remember skips that), which the Makefile reads, so later `make`
+# commands use this base without BASE_IMAGE= on each (a BASE_IMAGE you pass still wins).
 #
 # Needs root, debootstrap and a running Docker daemon. Takes about a minute.
 set -euo pipefail
@@ -18,6 +21,8 @@ SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 SECURITY_MIRROR=http://deb.debian.org/debian-security
 CA_DIR=/usr/local/share/ca-certificates
+REMEMBER=1
+LOCAL_MK=$(cd "$(dirname "$0")/../.." && pwd)/local.mk
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -28,6 +33,7 @@ Options:
   --mirror URL          Debian mirror, e.g. a site mirror when air-gapped (default: $MIRROR)
   --security-mirror URL Debian security mirror, or "" to leave it out (default: $SECURITY_MIRROR)
   --ca-dir DIR          extra CA certificates (*.crt) to trust (default: $CA_DIR, if present)
+  --no-remember         do not write BASE_IMAGE to $LOCAL_MK
 EOF
 }
 
@@ -40,12 +46,13 @@ while [[ $# -gt 0 ]]; do
         --mirror) MIRROR=${2:?--mirror needs a value}; shift 2 ;;
         --security-mirror) SECURITY_MIRROR=${2-}; shift 2 ;;
         --ca-dir) CA_DIR=${2:?--ca-dir needs a value}; shift 2 ;;
+        --no-remember) REMEMBER=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument '$1'" ;;
     esac
 done
 
-[[ $(id -u) -eq 0 ]] || die "debootstrap needs root; run it with sudo."
+[[ $(id -u) -eq 0 ]] || die "debootstrap needs root; run it with sudo: sudo $0 $*"
 command -v debootstrap >/dev/null || die "debootstrap is not installed (Debian/Ubuntu: apt-get install debootstrap)."
 command -v docker >/dev/null || die "the docker client is not installed."
 docker info >/dev/null 2>&1 || die "the Docker daemon is not reachable (is dockerd running?)."
@@ -127,3 +134,13 @@ tar --numeric-owner -C "$ROOTFS" -c . | docker import \
 
 size=$(docker image inspect --format '{{.Size}}' "$TAG")
 echo "build-base: $TAG ready ($((size / 1000000)) MB, Python $python_version) in $((SECONDS - t0)) s"
+if [[ $REMEMBER == 1 ]]; then
+    {
+        echo "# Written by docker/base/build-base.sh: the base image of this checkout's images."
+        echo "# A BASE_IMAGE given to make (or in the environment) still wins. Delete to forget."
+        echo "BASE_IMAGE ?= $TAG"
+    } >"$LOCAL_MK"
+    # Under sudo, leave the file to the user who owns the checkout.
+    chown --reference="$(dirname "$LOCAL_MK")" "$LOCAL_MK" 2>/dev/null || true
+    echo "build-base: later make commands in this checkout use it (written to $LOCAL_MK)"
+fi

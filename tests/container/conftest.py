@@ -82,7 +82,7 @@ class Lab:
     name: str
     port: int
     token: str
-    lab_dir: Path
+    lab_dir: Path          # what the lab serves: the workspace, or the labs (SOLUTIONS=1)
     start_output: str
 
     def url(self, path: str) -> str:
@@ -93,23 +93,48 @@ def lab_env(**settings) -> dict:
     return dict(os.environ, DOCKER=DOCKER, DETACH="1", **{k: str(v) for k, v in settings.items()})
 
 
-@pytest.fixture(scope="module")
-def lab(cpu_image, tmp_path_factory):
-    """A running lab (docker/lab.sh start, as `make lab DETACH=1`) on a free port, with a
-    writable copy of labs/ as its LAB_DIR; stopped afterwards."""
-    lab_dir = tmp_path_factory.mktemp("labs")
-    shutil.copytree(REPO / "labs", lab_dir, dirs_exist_ok=True)
-    if os.getuid() == 0:  # the lab runs as 1000 then: give it the folder, as a user would
-        for path in [lab_dir, *lab_dir.rglob("*")]:
-            os.chown(path, 1000, 100)
+def start_lab(lab_dir: Path, solutions: bool = False, **settings) -> Lab:
     name = f"tensorweaver-lab-test-{secrets.token_hex(3)}"
     port, token = free_port(), secrets.token_hex(16)
-    env = lab_env(IMAGE=CPU_IMAGE, NAME=name, PORT=port, LAB_DIR=lab_dir, JUPYTER_TOKEN=token)
+    where = {"LAB_DIR": lab_dir, "SOLUTIONS": 1} if solutions else {"WORKSPACE": lab_dir}
+    env = lab_env(IMAGE=CPU_IMAGE, NAME=name, PORT=port, JUPYTER_TOKEN=token, **where, **settings)
     proc = subprocess.run([str(REPO / "docker" / "lab.sh"), "start"], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=300)
+    lab = Lab(name, port, token, lab_dir, proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        stop_lab(lab)
+        pytest.fail(f"docker/lab.sh start failed:\n{proc.stdout}\n{proc.stderr}")
+    return lab
+
+
+def stop_lab(lab: Lab) -> None:
+    subprocess.run([str(REPO / "docker" / "lab.sh"), "stop"], env=lab_env(NAME=lab.name),
+                   cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def lab(cpu_image, tmp_path_factory):
+    """A running student lab (docker/lab.sh start, as `make lab DETACH=1`) on a free port, on a
+    new, empty workspace folder, as a student's first `make lab` (as root: created by root,
+    and the lab must still be able to save there); stopped afterwards."""
+    workspace = tmp_path_factory.mktemp("workspace")
+    lab = start_lab(workspace)
     try:
-        assert proc.returncode == 0, f"docker/lab.sh start failed:\n{proc.stdout}\n{proc.stderr}"
-        yield Lab(name, port, token, lab_dir, proc.stdout + proc.stderr)
+        yield lab
     finally:
-        subprocess.run([str(REPO / "docker" / "lab.sh"), "stop"], env=env, cwd=REPO,
-                       capture_output=True, text=True, timeout=120)
+        stop_lab(lab)
+
+
+@pytest.fixture(scope="module")
+def solutions_lab(cpu_image, tmp_path_factory):
+    """An instructor lab (SOLUTIONS=1) on a writable copy of labs/; stopped afterwards."""
+    lab_dir = tmp_path_factory.mktemp("labs")
+    shutil.copytree(REPO / "labs", lab_dir, dirs_exist_ok=True)
+    if os.getuid() == 0:  # the lab runs as 1000 then: give it the folder, as the README says
+        for path in [lab_dir, *lab_dir.rglob("*")]:
+            os.chown(path, 1000, 100)
+    lab = start_lab(lab_dir, solutions=True)
+    try:
+        yield lab
+    finally:
+        stop_lab(lab)

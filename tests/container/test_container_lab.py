@@ -1,5 +1,6 @@
 """The lab as `make lab` starts it: ready fast, token-protected, loopback-only, healthy,
-saving into the mounted folder as the user, and able to run a lab notebook in its kernel."""
+serving the student's workspace (released labs, no solutions), saving there as the user,
+and able to run a lab notebook in its kernel; `make lab SOLUTIONS=1` for instructors."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,8 @@ import urllib.request
 
 import pytest
 from conftest import CPU_IMAGE, DOCKER, REPO, docker, expected_uid, free_port, lab_env
+
+SERVER_RUNNER = REPO / "docker" / "run_in_running_server.py"
 
 pytestmark = pytest.mark.container
 
@@ -41,7 +44,7 @@ def test_lab_is_ready_within_the_target(lab):
     times = [ready_seconds(lab.start_output)]
     if times[0] > READY_TARGET_S:
         name, port = f"{lab.name}-again", free_port()
-        env = lab_env(IMAGE=CPU_IMAGE, NAME=name, PORT=port, LAB_DIR=lab.lab_dir)
+        env = lab_env(IMAGE=CPU_IMAGE, NAME=name, PORT=port, WORKSPACE=lab.lab_dir)
         start = subprocess.run([str(REPO / "docker" / "lab.sh"), "start"], env=env, cwd=REPO,
                                capture_output=True, text=True, timeout=300)
         subprocess.run([str(REPO / "docker" / "lab.sh"), "stop"], env=env, cwd=REPO,
@@ -79,34 +82,95 @@ def test_runs_as_the_users_uid_not_root(lab):
     assert "tini" in docker("exec", lab.name, "cat", "/proc/1/cmdline").stdout
 
 
-def test_saved_notebook_lands_in_the_mounted_folder(lab):
-    """Saving through the server (what the Save button does) writes into LAB_DIR on the host,
-    owned by the user, so it survives the container."""
-    body = {"type": "notebook", "format": "json", "content": {
-        "cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+def api(lab, method: str, path: str, body=None):
     request = urllib.request.Request(
-        lab.url("/api/contents/labs/saved_by_test.ipynb"), method="PUT",
-        data=json.dumps(body).encode(),
+        lab.url(path), method=method, data=None if body is None else json.dumps(body).encode(),
         headers={"Authorization": f"token {lab.token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status in (200, 201)
-    saved = lab.lab_dir / "saved_by_test.ipynb"
-    assert json.loads(saved.read_text())["nbformat"] == 4
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status, json.loads(response.read() or b"null")
+
+
+def test_student_lab_serves_the_workspace_with_the_released_labs(lab):
+    status_code, listing = api(lab, "GET", "/api/contents")
+    names = {item["name"] for item in listing["content"]}
+    assert {p.name for p in (REPO / "labs").glob("[0-9][0-9]_*.ipynb")} <= names, names
+    assert "data" in names
+    assert not {"tensorweaver", "tests", "labs"} & names, f"the student lab shows more: {names}"
+    released = (lab.lab_dir / "00_environment.ipynb").read_text()
+    assert "raise NotImplementedError()" in released and "### BEGIN SOLUTION" not in released
+    assert (lab.lab_dir / ".tensorweaver" / "release.json").is_file()
+
+
+def test_saving_a_notebook_returns_200_and_lands_in_the_workspace(lab):
+    """The Save button's request (PUT on the student's copy) returns 200, and the file is
+    written into the workspace on the host, owned by the lab's uid. As root, the workspace
+    `make lab` created is the lab's (uid 1000)."""
+    status_code, model = api(lab, "GET", "/api/contents/00_environment.ipynb?content=1")
+    content = model["content"]
+    content["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "my answer",
+                             "id": "student-answer"})
+    status_code, _ = api(lab, "PUT", "/api/contents/00_environment.ipynb",
+                         {"type": "notebook", "format": "json", "content": content})
+    assert status_code == 200
+    saved = lab.lab_dir / "00_environment.ipynb"
+    assert "my answer" in saved.read_text()
     assert saved.stat().st_uid == expected_uid()
+    status_code, _ = api(lab, "PUT", "/api/contents/new_by_student.ipynb", {
+        "type": "notebook", "format": "json",
+        "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}})
+    assert status_code == 201 and (lab.lab_dir / "new_by_student.ipynb").is_file()
 
 
 def test_a_lab_notebook_runs_in_the_servers_kernel(lab):
-    notebooks = sorted(lab.lab_dir.glob("00_*.ipynb"))
-    args = [f"labs/{notebooks[0].name}"] if notebooks else []   # else its built-in check
-    with open(REPO / "docker" / "run_notebook.py") as script:
-        proc = subprocess.run([DOCKER, "exec", "-i", lab.name, "python", "-", *args],
+    with open(SERVER_RUNNER) as script:
+        proc = subprocess.run([DOCKER, "exec", "-i", lab.name, "python", "-", "00_environment.ipynb"],
+                              stdin=script, capture_output=True, text=True, timeout=900)
+    # The student's copy is unsolved: it runs until the exercise, which raises.
+    assert proc.returncode == 1 and "NotImplementedError" in proc.stderr, proc.stdout + proc.stderr
+
+
+def test_instructor_lab_runs_a_solved_lab(solutions_lab):
+    with open(SERVER_RUNNER) as script:
+        proc = subprocess.run([DOCKER, "exec", "-i", solutions_lab.name, "python", "-",
+                               "labs/00_environment.ipynb"],
                               stdin=script, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "code cells ran in the server's kernel" in proc.stdout
+    assert "instructor lab" in solutions_lab.start_output
+
+
+def test_second_make_lab_with_other_settings_says_what_runs(lab, tmp_path):
+    env = lab_env(IMAGE=CPU_IMAGE, NAME=lab.name, PORT=free_port(), WORKSPACE=tmp_path)
+    proc = subprocess.run([str(REPO / "docker" / "lab.sh"), "start"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "already running" in proc.stderr and "other settings" in proc.stderr
+    assert f"PORT={lab.port}" in proc.stderr and "make lab-stop" in proc.stderr
+    same = lab_env(IMAGE=CPU_IMAGE, NAME=lab.name, PORT=lab.port, WORKSPACE=lab.lab_dir)
+    proc = subprocess.run([str(REPO / "docker" / "lab.sh"), "start"], env=same, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "already running" in proc.stdout
+    assert f"token={lab.token}" in proc.stdout
+
+
+def test_empty_token_is_refused_by_make_lab(tmp_path):
+    env = lab_env(IMAGE=CPU_IMAGE, NAME="tensorweaver-lab-test-empty-token", PORT=free_port(),
+                  WORKSPACE=tmp_path, JUPYTER_TOKEN="")
+    proc = subprocess.run([str(REPO / "docker" / "lab.sh"), "start"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "JUPYTER_TOKEN is set but empty" in proc.stderr
+
+
+def test_blas_threads_follow_the_cpu_quota(cpu_image):
+    code = "import os; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"
+    out = docker("run", "--rm", "--cpus", "1", CPU_IMAGE, "python", "-c", code).stdout.split()
+    assert out == ["1", "1"], out
+    out = docker("run", "--rm", "--env", "OMP_NUM_THREADS=3", CPU_IMAGE, "python", "-c", code).stdout.split()
+    assert out[1] == "3"        # a value the user set is kept
 
 
 def test_port_in_use_is_reported_with_the_fix(lab):
-    env = lab_env(IMAGE=CPU_IMAGE, NAME=f"{lab.name}-second", PORT=lab.port, LAB_DIR=lab.lab_dir)
+    env = lab_env(IMAGE=CPU_IMAGE, NAME=f"{lab.name}-second", PORT=lab.port, WORKSPACE=lab.lab_dir)
     proc = subprocess.run([str(REPO / "docker" / "lab.sh"), "start"], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
@@ -133,7 +197,7 @@ def test_unwritable_lab_folder_is_explained(cpu_image, tmp_path):
 
 def test_lab_stop_removes_the_container(cpu_image):
     name, port = "tensorweaver-lab-test-stop", free_port()
-    env = lab_env(IMAGE=CPU_IMAGE, NAME=name, PORT=port, LAB_DIR=REPO / "labs")
+    env = lab_env(IMAGE=CPU_IMAGE, NAME=name, PORT=port, SOLUTIONS=1, LAB_DIR=REPO / "labs")
     start = subprocess.run([str(REPO / "docker" / "lab.sh"), "start"], env=env, cwd=REPO,
                            capture_output=True, text=True, timeout=300)
     stop = subprocess.run([str(REPO / "docker" / "lab.sh"), "stop"], env=env, cwd=REPO,
