@@ -173,3 +173,16 @@ def lerp_(a, b, weight):
         a += weight * (b - a)
     else:
         a[...] = b - (b - a) * (1 - weight)
+
+
+def scalar_state(value) -> float:
+    """Round a scalar piece of optimizer state (NAdam's ``mu_product``, ASGD's ``eta`` and
+    ``mu``) the way torch stores it: a 0-d tensor of float32, or of float64 when the
+    default dtype is float64. Keeping the same rounding keeps trajectories identical."""
+    from tensorweaver import dtypes
+    np = backend.host_numpy()
+    if isinstance(value, Tensor) or hasattr(value, "item"):
+        value = value.item()
+    if dtypes.get_default_dtype() == dtypes.float64:
+        return float(value)
+    return float(np.float32(value))
