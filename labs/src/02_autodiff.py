@@ -20,6 +20,7 @@ import numpy as np
 import tensorweaver as tw
 from tensorweaver import backend
 from tensorweaver.autograd import Function
+from tensorweaver.autograd.function import AccumulateGrad
 from tensorweaver.autograd.engine import topological_order
 from tensorweaver.labs import record
 from tensorweaver.ops.elementwise import unbroadcast
@@ -32,9 +33,10 @@ print("backend:", backend.name)
 # ## 1. The graph
 #
 # A tensor made by an operation on tensors that require grad remembers the operation in
-# `grad_fn`. Each `grad_fn` is a `Function` node; `next_functions` holds, per input, the node
-# that produced it, the **leaf** tensor itself (a tensor you created, which will receive
-# `.grad`), or `None` (a constant: no gradient needed).
+# `grad_fn`. Each `grad_fn` is a `Function` node; as in PyTorch, `next_functions` holds one
+# `(node, 0)` pair per input: the node that produced it, an `AccumulateGrad` node for a
+# **leaf** tensor (a tensor you created, which will receive `.grad`; the tensor is its
+# `.variable`), or `None` (a constant: no gradient needed).
 
 # %%
 a = tw.tensor([1.0, 2.0, 3.0], requires_grad=True)
@@ -44,7 +46,7 @@ y = (a * b + c).tanh().sum()
 print("y        =", y)
 print("y.grad_fn             ", y.grad_fn)
 print("  .next_functions     ", y.grad_fn.next_functions)
-tanh_node = y.grad_fn.next_functions[0]
+tanh_node, _ = y.grad_fn.next_functions[0]
 print("  tanh.next_functions ", tanh_node.next_functions)
 print("a is a leaf:", a.is_leaf, "  y is a leaf:", y.is_leaf)
 
@@ -58,7 +60,7 @@ def draw_graph(root, names=None, ax=None):
     names = {id(t): n for n, t in (names or {}).items()}
     depth = {root.grad_fn: 0}
     for fn in topological_order(root.grad_fn):          # consumers before producers
-        for edge in fn.next_functions:
+        for edge, _ in fn.next_functions:
             if edge is not None:
                 depth[edge] = max(depth.get(edge, 0), depth[fn] + 1)
     columns = {}
@@ -67,14 +69,15 @@ def draw_graph(root, names=None, ax=None):
     pos = {node: (-d, i - (len(col) - 1) / 2) for d, col in columns.items() for i, node in enumerate(col)}
     ax = ax or plt.subplots(figsize=(2.2 * len(columns), 1.2 + 0.9 * max(map(len, columns.values()))))[1]
     for node, (x0, y0) in pos.items():
-        if isinstance(node, tw.Tensor):
-            label, color = f"{names.get(id(node), 'leaf')}\n{tuple(node.shape)}", "#cde8c8"
+        if isinstance(node, AccumulateGrad):
+            leaf = node.variable
+            label, color = f"{names.get(id(leaf), 'leaf')}\n{tuple(leaf.shape)}", "#cde8c8"
         else:
-            label, color = node.name, "#f7d9a8"
+            label, color = node.op_name, "#f7d9a8"
         ax.text(x0, y0, label, ha="center", va="center", fontsize=9,
                 bbox=dict(boxstyle="round", fc=color, ec="0.3"))
-        if not isinstance(node, tw.Tensor):
-            for edge in node.next_functions:
+        if not isinstance(node, AccumulateGrad):
+            for edge, _ in node.next_functions:
                 if edge is not None:
                     ax.annotate("", xy=(x0 - 0.25, y0), xytext=(pos[edge][0] + 0.25, pos[edge][1]),
                                 arrowprops=dict(arrowstyle="->", color="0.4"))
@@ -170,9 +173,9 @@ except AssertionError as exc:
 # node that consumes it.
 #
 # **Exercise 2.** Write `topo_order(root_fn)`: all Function nodes reachable from `root_fn`
-# (follow `next_functions`; skip `None` and leaf tensors), each listed **before** the nodes
-# in its `next_functions`. Use an explicit stack, not recursion (a 10,000-layer graph would
-# overflow Python's recursion limit).
+# (follow `next_functions`; skip `None` and the leaves' `AccumulateGrad` nodes), each listed
+# **before** the nodes in its `next_functions`. Use an explicit stack, not recursion (a
+# 10,000-layer graph would overflow Python's recursion limit).
 
 # %%
 def topo_order(root_fn):
@@ -188,8 +191,8 @@ def topo_order(root_fn):
             continue
         visited.add(node)
         stack.append((node, True))            # finish after its inputs
-        for edge in node.next_functions:
-            if edge is not None and not isinstance(edge, tw.Tensor) and edge not in visited:
+        for edge, _ in node.next_functions:
+            if edge is not None and not isinstance(edge, AccumulateGrad) and edge not in visited:
                 stack.append((edge, False))
     return finished[::-1]
     ### END SOLUTION
@@ -200,8 +203,9 @@ def topo_order(root_fn):
 # gradient $\partial \text{root}/\partial \text{root} = 1$ at `root.grad_fn`; for each node in
 # topological order, call `node.backward(grad)` (it may return one array or a tuple), and send
 # each input's gradient along the matching entry of `node.next_functions`: to another node's
-# pending gradient, or — for a leaf tensor — into the result. **Add** when something already
-# arrived there. Return `{leaf tensor: gradient array}`.
+# pending gradient, or — for a leaf's `AccumulateGrad` — into the result, keyed by the leaf
+# tensor (`edge.variable`). **Add** when something already arrived there. Return
+# `{leaf tensor: gradient array}`.
 
 # %%
 def my_backward(root):
@@ -213,10 +217,13 @@ def my_backward(root):
         input_grads = node.backward(grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        for edge, g in zip(node.next_functions, input_grads):
+        for (edge, _), g in zip(node.next_functions, input_grads):
             if edge is None or g is None:
                 continue
-            target = leaf_grads if isinstance(edge, tw.Tensor) else pending
+            if isinstance(edge, AccumulateGrad):
+                target, edge = leaf_grads, edge.variable
+            else:
+                target = pending
             target[edge] = target[edge] + g if edge in target else g
         ### END SOLUTION
     return leaf_grads
@@ -233,7 +240,7 @@ loss = (h * h).mean() + (h.sigmoid() @ w.T).sum() * 0.1
 
 order = topo_order(loss.grad_fn)
 position = {node: i for i, node in enumerate(order)}
-assert all(position[e] > position[n] for n in order for e in n.next_functions if e in position)
+assert all(position[e] > position[n] for n in order for e, _ in n.next_functions if e in position)
 mine = my_backward(loss)
 loss.backward()
 max_err = max(float(np.abs(backend.to_host(mine[t]) - t.grad.numpy()).max()) for t in (w, bias))
