@@ -51,6 +51,15 @@ ROWS = np.array([0, 2, 2, 1])                       # advanced indexing with rep
 MASK = np.array([[True, False, True, True], [False, True, False, True], [True, True, False, False]])
 
 
+TARGET = np.array([1, 0, 4, 4])
+TARGET_IGNORE = np.array([1, -100, 3, 0])
+TARGET_2D = np.array([[1, 0, 4], [2, 2, 3]])
+CLASS_W = np.array([0.5, 1.0, 2.0, 1.5, 0.7])
+BCE_W = np.array([[0.5, 1.0, 2.0, 1.5]])
+POS_W = np.array([2.0, 0.5, 1.0, 3.0])
+EMB_IDX = np.array([[0, 1, 3], [3, 4, 1]])
+
+
 def lt(M, a):
     """An index/mask array as the module's tensor (int64 or bool)."""
     return M.tensor(a)
@@ -151,8 +160,30 @@ CASES = [
     ("matmul_broadcast", lambda M, F, x, y: M.tanh(x @ y), [U(3, 4), U(2, 4, 2)]),
     ("linear", lambda M, F, x, w, b: M.tanh(F.linear(x, w, b)), [U(3, 4), U(2, 4), U(2)]),
     ("linear_batched_nobias", lambda M, F, x, w: F.linear(x, w) ** 2, [U(2, 3, 4), U(2, 4)]),
-    # losses built from the ops above
+    # losses: built from the ops above (mse) or fused, with their own rules
     ("mse_loss", lambda M, F, x, y: F.mse_loss(M.tanh(x), y), [U(3, 4), U(3, 4)]),
+    ("cross_entropy", lambda M, F, x: F.cross_entropy(x, lt(M, TARGET)), [U(4, 5, low=-2, high=2)]),
+    ("cross_entropy_weight_ignore_ls", lambda M, F, x: F.cross_entropy(
+        x, lt(M, TARGET_IGNORE), weight=M.tensor(CLASS_W), label_smoothing=0.2), [U(4, 5, low=-2, high=2)]),
+    ("cross_entropy_none_ls", lambda M, F, x: F.cross_entropy(
+        x, lt(M, TARGET), reduction="none", label_smoothing=0.1) * x.sum(dim=1), [U(4, 5)]),
+    ("cross_entropy_non_leaf", lambda M, F, x: F.cross_entropy(M.tanh(x) * 3, lt(M, TARGET)), [U(4, 5)]),
+    ("cross_entropy_sum_3d", lambda M, F, x: F.cross_entropy(x, lt(M, TARGET_2D), reduction="sum"), [U(2, 5, 3)]),
+    ("nll_loss", lambda M, F, x: F.nll_loss(M.log_softmax(x, 1), lt(M, TARGET_IGNORE),
+                                            weight=M.tensor(CLASS_W)), [U(4, 5)]),
+    ("nll_loss_none", lambda M, F, x: F.nll_loss(x * x, lt(M, TARGET), reduction="none"), [U(4, 5)]),
+    ("bce", lambda M, F, x, t: F.binary_cross_entropy(M.sigmoid(x), t), [U(3, 4), U(3, 4, low=0.1, high=0.9)]),
+    ("bce_weight_sum", lambda M, F, x, t: F.binary_cross_entropy(
+        M.sigmoid(x), t, weight=M.tensor(BCE_W), reduction="sum"), [U(3, 4), U(3, 4, low=0.1, high=0.9)]),
+    ("bce_logits", lambda M, F, x, t: F.binary_cross_entropy_with_logits(x, t), [U(3, 4, low=-3, high=3),
+                                                                                U(3, 4, low=0.1, high=0.9)]),
+    ("bce_logits_pos_weight", lambda M, F, x, t: F.binary_cross_entropy_with_logits(
+        x, t, weight=M.tensor(BCE_W), pos_weight=M.tensor(POS_W), reduction="none") ** 2,
+        [U(3, 4, low=-3, high=3), U(3, 4, low=0.1, high=0.9)]),
+    # layers' fused ops
+    ("layer_norm", lambda M, F, x, w, b: F.layer_norm(x, (4,), w, b), [U(3, 4), U(4), U(4)]),
+    ("layer_norm_2d_noaffine", lambda M, F, x: F.layer_norm(x, (3, 4)) * x, [U(2, 3, 4)]),
+    ("embedding", lambda M, F, w: F.embedding(lt(M, EMB_IDX), w, padding_idx=1) ** 2, [U(5, 3)]),
 ]
 
 # Cases left out of one of the two checks, and why.
@@ -358,15 +389,45 @@ def test_functional_jacobian_hessian_hvp_vjp_match_torch(create_graph):
 
 
 # ---------------------------------------------------------------- ops without a rule
+class _ArrayOnlyCube(tw.autograd.Function):
+    """A seed-style op: backward on arrays only, no tensor_backward."""
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        return a ** 3
+
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        return 3 * grad * a * a
+
+
 def test_an_op_without_a_tensor_backward_raises_naming_it():
-    x = tw.randn(1, 1, 4, 4, dtype=tw.float64, requires_grad=True)
-    w = tw.randn(2, 1, 3, 3, dtype=tw.float64, requires_grad=True)
-    y = tw.nn.functional.conv2d(x, w).sum()
-    with pytest.raises(RuntimeError, match="Conv2d.*create_graph=True"):
+    x = tw.tensor([0.5, -1.0], dtype=tw.float64, requires_grad=True)
+    y = (_ArrayOnlyCube.apply(x) * 2).sum()
+    with pytest.raises(RuntimeError, match="_ArrayOnlyCube: .*create_graph=True"):
         tw.autograd.grad(y, x, create_graph=True)
-    # without create_graph the same graph differentiates as always
-    (gx,) = tw.autograd.grad(tw.nn.functional.conv2d(x, w).sum(), x)
-    assert gx.shape == x.shape
+    with pytest.raises(RuntimeError, match="_ArrayOnlyCube"):
+        (_ArrayOnlyCube.apply(x) * 2).sum().backward(create_graph=True)
+    # without create_graph the same op differentiates as always
+    (gx,) = tw.autograd.grad((_ArrayOnlyCube.apply(x) * 2).sum(), x)
+    np.testing.assert_allclose(gx.numpy(), 6 * x.detach().numpy() ** 2)
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_dropout_second_derivative(two_d):
+    F = tw.nn.functional
+
+    def f(x):
+        tw.manual_seed(0)                      # the same mask at every call
+        return (F.dropout2d(x, 0.5) if two_d else F.dropout(x, 0.5)) ** 3
+
+    x = tw.tensor(_rng(6).uniform(-1, 1, (2, 3, 2, 2) if two_d else (3, 4)), requires_grad=True)
+    assert gradgradcheck(f, (x,))
+    cube = (f(x) / x ** 3).detach().numpy()    # mask**3: 0 or 2**3
+    assert set(np.unique(cube.round(12))) == {0.0, 8.0}
+    (g,) = tw.autograd.grad(f(x).sum(), x, create_graph=True)
+    (h,) = tw.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), 6 * cube * x.detach().numpy(), rtol=1e-12)
 
 
 # ---------------------------------------------------------------- autograd.grad semantics

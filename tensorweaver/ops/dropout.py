@@ -35,3 +35,7 @@ class Dropout(Function):
             from tensorweaver.ops.elementwise import unbroadcast
             g = unbroadcast(g, self.shape)
         return g
+
+    def tensor_backward(self, grad, mask):
+        from tensorweaver.ops.elementwise import sum_to
+        return sum_to(grad * mask, self.shape)

@@ -28,3 +28,12 @@ class Embedding(Function):
         if self.padding_idx is not None:
             rows = rows * (flat != self.padding_idx)[:, None]
         return backend.scatter_add(self.table_shape, flat, rows, grad.dtype), None
+
+    def tensor_backward(self, grad, indices):
+        from tensorweaver.ops.indexing import PutInto
+        from tensorweaver.tensor import _make_tensor
+        flat = indices.data.reshape(-1)
+        rows = grad.reshape(flat.shape[0], self.table_shape[1])
+        if self.padding_idx is not None:
+            rows = rows * _make_tensor((flat != self.padding_idx)[:, None].astype(grad.dtype), False, None)
+        return PutInto.apply(rows, self.table_shape, flat, True), None

@@ -94,6 +94,21 @@ class CrossEntropy(Function):
                 gx = gx + v * (weight.sum() * p - weight)
         return gx * scale, None
 
+    def tensor_backward(self, grad, logp, safe, w_y, valid, weight):
+        # logp was computed in forward, so it comes back as a constant: re-attach it to the
+        # graph as the output of a log_softmax of the logits (no recomputation).
+        logp = _as_log_softmax_of_input(self, logp.data)
+        m, c = logp.shape
+        ls = self.ls
+        scale = _row_scale_t(grad, self.reduction, self.denom)
+        onehot = _const((safe.data[:, None] == xp.arange(c)).astype(logp.dtype))
+        gx = _const(((1 - ls) * w_y.data)[:, None]) * (logp.exp() - onehot)
+        if ls > 0:
+            v = _const((ls / c) * valid.data[:, None])
+            p = logp.exp()
+            gx = gx + (v * (c * p - 1) if weight is None else v * (weight.sum() * p - weight))
+        return gx * scale, None
+
 
 class CrossEntropyProbs(Function):
     """Cross-entropy of logits (M, C) against class probabilities (M, C).
@@ -147,6 +162,43 @@ class NLLLoss(Function):
         onehot = safe[:, None] == xp.arange(self.c)
         return xp.where(onehot, -w_y[:, None], xp.zeros((), dtype=w_y.dtype)) * scale, None
 
+    def tensor_backward(self, grad, safe, w_y):
+        scale = _row_scale_t(grad, self.reduction, self.denom)
+        onehot = safe.data[:, None] == xp.arange(self.c)
+        coef = xp.where(onehot, -w_y.data[:, None], xp.zeros((), dtype=w_y.dtype))
+        return _const(coef) * scale, None
+
+
+def _row_scale_t(grad, reduction, denom):
+    """``_row_scale`` on Tensors."""
+    if reduction == "none":
+        return grad.reshape(-1, 1)
+    return grad / float(denom) if reduction == "mean" else grad
+
+
+def _const(array):
+    """A constant Tensor (no gradient flows into it)."""
+    from tensorweaver.tensor import _make_tensor
+    return _make_tensor(backend.as_array(array), False, None)
+
+
+def _as_log_softmax_of_input(fn, logp):
+    """``logp`` (the log_softmax over dim 1 of ``fn``'s first input, computed in forward) as a
+    Tensor whose grad_fn is a LogSoftmax node on that input: differentiable again, at the
+    cost of no recomputation."""
+    from tensorweaver.autograd.function import _OUTPUT
+    from tensorweaver.ops.reduction import LogSoftmax
+    from tensorweaver.tensor import _make_tensor
+    if not fn.needs_input_grad[0]:
+        return _const(logp)
+    node = LogSoftmax.__new__(LogSoftmax)
+    node.dim = 1
+    node.needs_input_grad = (True,)
+    node._edges = [fn._edges[0]]
+    node._saved = (logp,)
+    node._saved_meta = ((0, [0], 0, _OUTPUT),)
+    return _make_tensor(logp, True, node)
+
 
 def _per_element_scale(grad, reduction, n):
     if reduction == "none":
@@ -191,6 +243,21 @@ class BinaryCrossEntropy(Function):
         gt = g * (log_1mp - log_p) if need_t else None
         return gp, gt
 
+    def tensor_backward(self, grad, p, target, weight, _log_p, _log_1mp):
+        from tensorweaver.ops.elementwise import clamp, log, where
+        g = _per_element_scale(grad, self.reduction, self.n)
+        if weight is not None:
+            g = g * weight
+        need_p, need_t = self.needs_input_grad[:2]
+        gp = g * (p - target) / clamp((1 - p) * p, min=_BCE_EPS) if need_p else None
+        gt = None
+        if need_t:
+            def clamped_log(a):
+                positive = a > 0
+                return where(positive, clamp(log(where(positive, a, 1.0)), min=-100.0), -100.0)
+            gt = g * (clamped_log(1 - p) - clamped_log(p))
+        return gp, gt
+
 
 def _log_sigmoid(x):
     return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
@@ -225,4 +292,23 @@ class BinaryCrossEntropyWithLogits(Function):
         if need_t:
             dt = -x - (pos_weight - 1) * log_sig if pos_weight is not None else -x
             gt = unbroadcast(g * dt, target.shape)
+        return gx, gt
+
+    def tensor_backward(self, grad, x, target, weight, pos_weight, _log_sig):
+        from tensorweaver.ops.elementwise import abs, exp, log, minimum, sigmoid, sum_to
+        g = _per_element_scale(grad, self.reduction, self.n)
+        if weight is not None:
+            g = g * weight
+        need_x, need_t = self.needs_input_grad[:2]
+        gx = gt = None
+        if need_x:
+            lw = (pos_weight - 1) * target + 1 if pos_weight is not None else 1
+            gx = sum_to(g * ((1 - target) - lw * sigmoid(-x)), x.shape)
+        if need_t:
+            if pos_weight is not None:     # log(sigmoid(x)), stable: exp(-|x|) <= 1
+                log_sig = minimum(x, 0.0) - log(1 + exp(-abs(x)))
+                dt = -x - (pos_weight - 1) * log_sig
+            else:
+                dt = -x
+            gt = sum_to(g * dt, target.shape)
         return gx, gt

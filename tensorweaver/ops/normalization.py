@@ -84,15 +84,15 @@ class LayerNorm(Function):
         var = (centered * centered).mean(axis=axes, keepdims=True)
         invstd = 1.0 / xp.sqrt(var + eps)
         xhat = centered * invstd
-        self.save_for_backward(xhat, invstd, weight)
-        self.axes = axes
+        self.save_for_backward(xhat, invstd, weight, x)   # x: for tensor_backward (torch saves it)
+        self.axes, self.eps = axes, eps
         out = xhat * weight if weight is not None else xhat.copy()
         if bias is not None:
             out += bias
         return out
 
     def backward(self, grad):
-        xhat, invstd, weight = self.saved_tensors
+        xhat, invstd, weight = self.saved_tensors[:3]
         need_x, need_w, need_b = self.needs_input_grad[:3]
         lead = tuple(range(grad.ndim - len(self.axes)))
         gw = (grad * xhat).sum(axis=lead) if need_w else None
@@ -102,4 +102,20 @@ class LayerNorm(Function):
             dxhat = grad * weight if weight is not None else grad
             gx = invstd * (dxhat - dxhat.mean(axis=self.axes, keepdims=True)
                            - xhat * (dxhat * xhat).mean(axis=self.axes, keepdims=True))
+        return gx, gw, gb
+
+    def tensor_backward(self, grad, _xhat, _invstd, weight, x):
+        # The statistics again, as recorded ops of x (the saved ones are constants here).
+        centered = x - x.mean(dim=self.axes, keepdim=True)
+        invstd = ((centered * centered).mean(dim=self.axes, keepdim=True) + self.eps).sqrt() ** -1
+        xhat = centered * invstd
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        lead = tuple(range(grad.ndim - len(self.axes)))
+        gw = (grad * xhat).sum(dim=lead) if need_w else None
+        gb = grad.sum(dim=lead) if need_b else None
+        gx = None
+        if need_x:
+            dxhat = grad * weight if weight is not None else grad
+            gx = invstd * (dxhat - dxhat.mean(dim=self.axes, keepdim=True)
+                           - xhat * (dxhat * xhat).mean(dim=self.axes, keepdim=True))
         return gx, gw, gb

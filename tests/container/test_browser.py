@@ -11,6 +11,7 @@ and sets REQUIRE_BROWSER=1, which turns a missing piece into a failure instead o
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -64,6 +65,13 @@ def shot(page, name: str) -> Path:
 def open_lab(browser, lab):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.set_default_timeout(120_000)
+    # JupyterLab renders only the cells in view by default (windowing); render them all, so
+    # that every cell's prompt and output can be read.
+    setting = page.request.put(
+        lab.url(f"/lab/api/settings/@jupyterlab/notebook-extension:tracker?token={lab.token}"),
+        data=json.dumps({"raw": json.dumps({"windowingMode": "none"})}),
+        headers={"Content-Type": "application/json"})
+    assert setting.status in (200, 204), setting.status
     page.goto(lab.url(f"/lab?token={lab.token}"))
     page.wait_for_selector(".jp-DirListing-item")
     return page
@@ -80,13 +88,14 @@ def run_all(page) -> float:
     t0 = time.monotonic()
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page.wait_for_timeout(2000)     # the first cell is queued before the status moves
     page.wait_for_function(
         """() => {
             const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-InputPrompt')];
             const busy = prompts.some(p => p.textContent.includes('*'));
             const ind = document.querySelector('.jp-Notebook-ExecutionIndicator');
             return !busy && ind && ind.getAttribute('data-status') === 'idle'
-                && prompts.some(p => /\\[\\d+\\]/.test(p.textContent));
+                && prompts.some(p => /[0-9]/.test(p.textContent));
         }""", timeout=RUN_TIMEOUT_MS, polling=500)
     return time.monotonic() - t0
 
