@@ -501,3 +501,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 from tensorweaver.nn._functional.attention import (  # noqa: E402,F401  (attention family)
     _canonical_mask, multi_head_attention_forward, scaled_dot_product_attention,
 )
+
+
+# ---------------------------------------------------------------- convolution family (nn/_functional/)
+from tensorweaver.nn._functional.conv import conv1d, conv_transpose1d, conv_transpose2d, pad  # noqa: E402,F401
+from tensorweaver.nn._functional.pooling import (  # noqa: E402,F401
+    adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, max_pool1d,
+)
+from tensorweaver.nn._functional.resample import (  # noqa: E402,F401
+    fold, interpolate, pixel_shuffle, pixel_unshuffle, unfold, upsample,
+)

@@ -119,13 +119,16 @@ class Conv2d(Function):
     copying OW-long rows, for a few percent more multiply-adds.
     """
 
-    def forward(self, x, weight, bias, stride, padding, dilation, groups):
-        n, c, h, w = x.shape
-        o, _, kh, kw = weight.shape
+    def plan(self, x_shape, w_shape, stride, padding, dilation, groups):
+        """Set ``self.geometry`` for an input of ``x_shape`` and a weight of ``w_shape``;
+        returns (OH, OW). (``ops/conv_transpose.py`` plans a node this way to run its
+        backward as the transposed convolution.)"""
+        n, c, h, w = x_shape
+        o, _, kh, kw = w_shape
         pt, pb, pl, pr = padding
         oh = output_size(h, kh, stride[0], pt, pb, dilation[0])
         ow = output_size(w, kw, stride[1], pl, pr, dilation[1])
-        flat = stride == (1, 1)
+        flat = tuple(stride) == (1, 1)
         # One extra zero row lets the last offset's run (which starts (kW-1)*dW later) fit.
         pads = (pt, pb + (1 if flat and kw > 1 else 0), pl, pr)
         hp, wp = h + pads[0] + pads[1], w + pl + pr
@@ -135,6 +138,13 @@ class Conv2d(Function):
             windows = window_slices((kh, kw), stride, dilation, (oh, ow))
         width = wp if flat else ow
         self.geometry = (pads, (hp, wp), windows, groups, (oh, ow, width), flat)
+        return oh, ow
+
+    def forward(self, x, weight, bias, stride, padding, dilation, groups):
+        n, c, h, w = x.shape
+        o, _, kh, kw = weight.shape
+        oh, ow = self.plan(x.shape, weight.shape, stride, padding, dilation, groups)
+        width, flat = self.geometry[4][2], self.geometry[5]
         xt = x.transpose((1, 0, 2, 3))                                  # (C, N, H, W)
         w3 = weight.reshape(groups, o // groups, -1)                    # (G, O/G, C/G * kH * kW)
         out = xp.empty((o, n, oh, ow), dtype=x.dtype)

@@ -773,3 +773,6 @@ def kinds_tensor(dtype, kind):
     data = as_kind(1.5 if kind == "scalar" else [[1.5, -2.0], [0.25, 4.0]], kind)
     t = tw.tensor(data)
     return {"out": t.numpy(), "dtype_is_float64": np.array(t.dtype == tw.float64)}
+
+
+import parity_cases_conv_family  # noqa: E402,F401  (the convolution family's cases)

@@ -22,7 +22,7 @@ class Conv2d(Module):
         dilation: Spacing between kernel elements. Default: 1
         groups: Number of blocked connections from input channels to output channels. Default: 1
         bias: If ``True``, adds a learnable bias to the output. Default: ``True``
-        padding_mode: only ``'zeros'`` is supported.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``. Default: ``'zeros'``
 
     Shape:
         - Input: :math:`(N, C_{in}, H_{in}, W_{in})` or :math:`(C_{in}, H_{in}, W_{in})`
@@ -51,9 +51,9 @@ class Conv2d(Module):
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups != 0:
             raise ValueError("out_channels must be divisible by groups")
-        if padding_mode != "zeros":
-            raise ValueError(f"padding_mode={padding_mode!r} is not supported; tensorweaver's Conv2d pads with zeros "
-                             "(padding_mode='zeros')")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError("padding_mode must be one of ('zeros', 'reflect', 'replicate', 'circular'), but got "
+                             f"padding_mode={padding_mode!r}")
         kernel_size, stride, dilation = F._pair(kernel_size, "kernel_size"), F._pair(stride, "stride"), \
             F._pair(dilation, "dilation")
         if isinstance(padding, str):
@@ -82,6 +82,12 @@ class Conv2d(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        if self.padding_mode != "zeros":     # pad explicitly (F.pad), then convolve without padding
+            from tensorweaver.nn.modules.conv_family import mode_padding
+            widths = mode_padding(self.padding, self.kernel_size, self.dilation)
+            if widths is not None:
+                input = F.pad(input, widths, mode=self.padding_mode)
+            return F.conv2d(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
@@ -94,4 +100,6 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s

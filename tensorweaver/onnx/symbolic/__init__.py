@@ -7,3 +7,4 @@ from tensorweaver.onnx.symbolic import (  # noqa: F401
     reduction, shape,
 )
 from tensorweaver.onnx.symbolic import rnn  # noqa: F401,E402
+from tensorweaver.onnx.symbolic import conv_family  # noqa: F401,E402  (Conv1d/ConvTranspose/Pad/Resample/Fold)
