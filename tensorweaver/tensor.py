@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import warnings
 import weakref
+from operator import attrgetter as _attrgetter
 
 from tensorweaver import _device, backend, dtypes
 
@@ -21,7 +22,7 @@ _new = object.__new__
 
 
 class Tensor:
-    # Set by every tensor: data, shape, requires_grad, grad_fn, _grad, _hooks and
+    # Set by every tensor: _data (read as .data), shape, requires_grad, grad_fn, _grad, _hooks and
     #   _version_counter  [n] shared by tensors that share memory, bumped by in-place ops;
     #                     None until something needs it (most tensors never do).
     # The rest are set only when needed and read with getattr(t, name, None):
@@ -30,7 +31,7 @@ class Tensor:
     #   _views            a WeakSet of this tensor's views (unless it is a leaf requiring grad)
     #   _accumulator      this leaf's AccumulateGrad node, once asked for
     #   _post_accumulate_hooks, _retains_grad
-    __slots__ = ("data", "shape", "requires_grad", "grad_fn", "_grad", "_hooks", "_version_counter",
+    __slots__ = ("_data", "shape", "requires_grad", "grad_fn", "_grad", "_hooks", "_version_counter",
                  "_base", "_view_replay", "_views", "_accumulator", "_post_accumulate_hooks",
                  "_retains_grad", "__weakref__")
     __array_priority__ = 1000   # numpy_array + tensor -> Tensor.__radd__
@@ -40,7 +41,7 @@ class Tensor:
 
     def _init_leaf(self, arr, requires_grad):
         """Fill the slots of a new leaf holding backend array ``arr`` (shared, not copied)."""
-        self.data = arr
+        self._data = arr
         self.shape = tuple(arr.shape)
         self.grad_fn = None
         self._grad = None
@@ -51,9 +52,32 @@ class Tensor:
             self.requires_grad_(True)
 
     # -- attributes --------------------------------------------------------
+    def _set_data(self, value):
+        # As in torch, `.data = x` may change the shape and dtype (Module.double() relies on
+        # it); unlike torch, `.data` is the backend array, so a Tensor is unwrapped and
+        # anything array-like converted: `p.data -= lr * p.grad` (an array minus a Tensor
+        # gives a Tensor) must leave an array here, never a Tensor.
+        if isinstance(value, Tensor):
+            arr = value._data
+        elif type(value) is backend.ndarray:
+            arr = value
+        else:
+            try:
+                arr = _to_backend_array(value, self._data.dtype if isinstance(value, (int, float, bool)) else None)
+            except TypeError as exc:
+                raise TypeError(f"Tensor.data must be set to a Tensor, an array (NumPy, or the {backend.name} "
+                                f"backend's) or a number, not {type(value).__name__}") from exc
+        self._data = arr
+        self.shape = tuple(arr.shape)
+
+    #: The backend array (NumPy or cuPyNumeric). The engine's hot paths read the ``_data``
+    #: slot directly; ``.data`` is a property with a C-level getter (no Python frame) whose
+    #: setter keeps an array there.
+    data = property(_attrgetter("_data"), _set_data)
+
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def device(self):
@@ -472,7 +496,7 @@ class Tensor:
 def _make_tensor(data, requires_grad, grad_fn):
     """Wrap an existing backend array without copying or checks (the ops' fast path)."""
     t = _new(Tensor)
-    t.data = data
+    t._data = data
     t.shape = data.shape
     t.requires_grad = requires_grad
     t.grad_fn = grad_fn

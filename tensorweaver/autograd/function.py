@@ -175,7 +175,7 @@ class Function:
         requires_grad = False
         for a in args:
             if isinstance(a, Tensor):
-                raw.append(a.data)
+                raw.append(a._data)
                 if a.requires_grad:
                     requires_grad = True
                     edges.append(a.grad_fn or a)

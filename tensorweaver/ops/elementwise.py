@@ -58,17 +58,17 @@ def promote(a, b):
     a, b = as_tensor_operand(a), as_tensor_operand(b)
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
-        da, db = a.data.dtype, b.data.dtype
+        da, db = a._data.dtype, b._data.dtype
         if da is db or da == db:
             return a, b
         target = dtypes.result_type(da, not a.shape, db, not b.shape)
         return cast(a, target), cast(b, target)
     if ta:
-        target = dtypes.scalar_result_type(a.data.dtype, b)
-        return (a if target is a.data.dtype else cast(a, target)), b
+        target = dtypes.scalar_result_type(a._data.dtype, b)
+        return (a if target is a._data.dtype else cast(a, target)), b
     if tb:
-        target = dtypes.scalar_result_type(b.data.dtype, a)
-        return a, (b if target is b.data.dtype else cast(b, target))
+        target = dtypes.scalar_result_type(b._data.dtype, a)
+        return a, (b if target is b._data.dtype else cast(b, target))
     return Tensor(a), b
 
 
@@ -545,7 +545,7 @@ def div(a, b):
 
 def _dtype_of(x):
     if isinstance(x, Tensor):
-        return x.data.dtype
+        return x._data.dtype
     return dtypes.float64 if isinstance(x, float) else dtypes.int64
 
 
@@ -559,7 +559,7 @@ def neg(a):
 
 
 def cast(a, dtype):
-    if a.data.dtype == dtype:
+    if a._data.dtype == dtype:
         return a
     return Cast.apply(a, dtype)
 
@@ -572,7 +572,7 @@ def _float_input(a):
     """Integer and bool inputs of float-valued math become the default float type (as in torch)."""
     if not isinstance(a, Tensor):
         a = Tensor(a)
-    if a.data.dtype.kind != "f":
+    if a._data.dtype.kind != "f":
         return cast(a, dtypes.get_default_dtype())
     return a
 

@@ -267,17 +267,17 @@ def _where_t(cond, a, b):
 
 # ---------------------------------------------------------------- public functions
 def _float(a):
-    return a if a.data.dtype.kind == "f" else a.to(dtypes.get_default_dtype())
+    return a if a._data.dtype.kind == "f" else a.to(dtypes.get_default_dtype())
 
 
 def sum(a, dim=None, keepdim=False):  # noqa: A001
-    if a.data.dtype.kind == "b":
+    if a._data.dtype.kind == "b":
         a = a.long()
     return Sum.apply(a, normalize_dims(dim, a.ndim, "sum"), keepdim)
 
 
 def mean(a, dim=None, keepdim=False):
-    if a.data.dtype.kind != "f":
+    if a._data.dtype.kind != "f":
         raise TypeError(f"mean: expected a floating point tensor, got {a.data.dtype}; call .float() first")
     return Mean.apply(a, normalize_dims(dim, a.ndim, "mean"), keepdim)
 
