@@ -111,14 +111,18 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        # Save only what a gradient needs (as torch does): changing ``x`` in place after
+        # ``c * x`` (c a constant) must not make backward refuse.
+        need_a, need_b = self.needs_input_grad
+        self.shapes = (_shape_of(a), _shape_of(b))
+        self.save_for_backward(a if need_b else None, b if need_a else None)
         return a * b
 
     def backward(self, grad):
         a, b = self.saved_tensors
         need_a, need_b = self.needs_input_grad
-        ga = unbroadcast(grad * b, _shape_of(a)) if need_a else None
-        gb = unbroadcast(grad * a, _shape_of(b)) if need_b else None
+        ga = unbroadcast(grad * b, self.shapes[0]) if need_a else None
+        gb = unbroadcast(grad * a, self.shapes[1]) if need_b else None
         return ga, gb
 
     def tensor_backward(self, grad, a, b):
@@ -130,14 +134,15 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        self.shapes = (_shape_of(a), _shape_of(b))
+        self.save_for_backward(a if self.needs_input_grad[1] else None, b)   # what torch saves
         return a / b
 
     def backward(self, grad):
         a, b = self.saved_tensors
         need_a, need_b = self.needs_input_grad
-        ga = unbroadcast(grad / b, _shape_of(a)) if need_a else None
-        gb = unbroadcast(-grad * a / (b * b), _shape_of(b)) if need_b else None
+        ga = unbroadcast(grad / b, self.shapes[0]) if need_a else None
+        gb = unbroadcast(-grad * a / (b * b), self.shapes[1]) if need_b else None
         return ga, gb
 
     def tensor_backward(self, grad, a, b):
@@ -164,7 +169,8 @@ class Pow(Function):
 
     def forward(self, a, b):
         out = a ** b
-        self.save_for_backward(a, b, out)
+        # The output is needed only for the exponent's gradient (torch saves it only then).
+        self.save_for_backward(a, b, out if self.needs_input_grad[1] else None)
         return out
 
     def backward(self, grad):
