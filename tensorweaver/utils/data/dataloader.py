@@ -1,58 +1,17 @@
-"""``DataLoader``: batches of samples from a dataset, and ``default_collate``."""
+"""``DataLoader``: batches of samples from a dataset, in the main process or in workers."""
 from __future__ import annotations
 
-import collections.abc
 import numbers
 
-from tensorweaver import backend, dtypes
-from tensorweaver.tensor import Tensor, _make_tensor
+from tensorweaver import backend
+from tensorweaver.tensor import _make_tensor
+from tensorweaver.utils.data._worker import WorkerPool, get_worker_info  # noqa: F401  (re-exported)
+from tensorweaver.utils.data.collate import default_collate, default_convert
 from tensorweaver.utils.data.dataset import TensorDataset
-from tensorweaver.utils.data.sampler import BatchSampler, RandomSampler, SequentialSampler
+from tensorweaver.utils.data.sampler import BatchSampler, RandomSampler, SequentialSampler, host_rng
 
 xp = backend.xp
 _host = backend.host_numpy()
-
-
-def default_collate(batch):
-    """Merge a list of samples into a batch, as torch's ``default_collate``.
-
-    Tensors (and NumPy arrays) are stacked along a new first dim; Python floats become a
-    float64 tensor, ints an int64 tensor, bools a bool tensor; strings stay a list;
-    dicts, tuples and lists are collated field by field (``[(x0, y0), (x1, y1)]`` ->
-    ``(stack(x), stack(y))``).
-    """
-    elem = batch[0]
-    if isinstance(elem, Tensor):
-        shape = elem.shape
-        for i, t in enumerate(batch):
-            if not isinstance(t, Tensor) or t.shape != shape:
-                raise RuntimeError(f"default_collate: stack expects each tensor to be equal size, but got {shape} at "
-                                   f"entry 0 and {getattr(t, 'shape', type(t).__name__)} at entry {i}")
-        return _make_tensor(xp.stack([t.data for t in batch]), False, None)
-    if isinstance(elem, _host.ndarray):
-        return default_collate([Tensor(a) for a in batch])
-    if isinstance(elem, (bool, _host.bool_)):
-        return Tensor(list(batch), dtype=dtypes.bool)
-    if isinstance(elem, numbers.Integral):
-        return Tensor(list(batch), dtype=dtypes.int64)
-    if isinstance(elem, numbers.Real):
-        return Tensor(list(batch), dtype=dtypes.float64)
-    if isinstance(elem, (str, bytes)):
-        return list(batch)
-    if isinstance(elem, collections.abc.Mapping):
-        return type(elem)({key: default_collate([d[key] for d in batch]) for key in elem}) \
-            if not isinstance(elem, collections.OrderedDict) else \
-            collections.OrderedDict((key, default_collate([d[key] for d in batch])) for key in elem)
-    if isinstance(elem, tuple) and hasattr(elem, "_fields"):        # namedtuple
-        return type(elem)(*(default_collate(list(samples)) for samples in zip(*batch)))
-    if isinstance(elem, collections.abc.Sequence):
-        size = len(elem)
-        if any(len(e) != size for e in batch):
-            raise RuntimeError("each element in list of batch should be of equal size")
-        fields = [default_collate(list(samples)) for samples in zip(*batch)]
-        return tuple(fields) if isinstance(elem, tuple) else fields
-    raise TypeError(f"default_collate: batch must contain tensors, NumPy arrays, numbers, dicts or lists; "
-                    f"found {type(elem).__name__}")
 
 
 class DataLoader:
@@ -65,20 +24,52 @@ class DataLoader:
             (``tw.manual_seed``), so runs are reproducible. Default: False
         sampler: an iterable of indices (instead of ``shuffle``)
         batch_sampler: an iterable of index lists (instead of batch_size/shuffle/sampler/drop_last)
-        num_workers: must be 0: batches are loaded in the main process.
+        num_workers: worker processes loading batches (0: the main process). Default: 0
         collate_fn: merges a list of samples into a batch. Default: ``default_collate``
+            (``default_convert`` when ``batch_size=None``)
+        pin_memory: accepted for compatibility; there is no pinned memory to use.
         drop_last: drop the last batch if it is smaller than ``batch_size``. Default: False
-        generator: a ``numpy.random.Generator`` for the shuffle instead of the global one.
+        timeout: seconds to wait for a batch from the workers before raising (0: forever). Default: 0
+        worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker after seeding
+        multiprocessing_context: how workers start: None or ``"spawn"`` (the default, and
+            the only choice on cuPyNumeric), or ``"fork"``/``"forkserver"`` on NumPy
+        generator: a ``numpy.random.Generator`` (or compatible, e.g. a tensorweaver
+            ``Generator``) for the shuffle and the workers' base seed instead of the global one
+        prefetch_factor: batches loaded ahead per worker. Default: 2 (None when num_workers=0)
+        persistent_workers: keep the workers (and their dataset copies) between epochs. Default: False
 
-    A ``TensorDataset`` with the default collate is batched by indexing its tensors with
-    the batch's indices at once (the same result as collating samples one by one).
+    With ``num_workers > 0`` each worker gets a pickled copy of the dataset (Tensors in
+    it travel as host arrays), fetches and collates whole batches, and sends them back
+    as host arrays; they become backend Tensors in the main process, in the sampler's
+    order. Workers always compute with NumPy (on cuPyNumeric too: they never start
+    Legate). Worker ``i`` seeds ``tw``, ``random`` and ``numpy.random`` with
+    ``base_seed + i``, where ``base_seed`` is drawn from ``generator`` (or the global
+    generator) each time workers start; ``get_worker_info()`` tells code which worker
+    runs it. Datasets, ``collate_fn`` and ``worker_init_fn`` must be picklable (defined
+    at module level); a clear error says so otherwise.
+
+    A ``TensorDataset`` with the default collate and no workers is batched by indexing
+    its tensors with the batch's indices at once (the same result as collating samples).
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None, num_workers=0,
-                 collate_fn=None, pin_memory=False, drop_last=False, generator=None):
-        if num_workers != 0:
-            raise ValueError(f"num_workers={num_workers}: tensorweaver's DataLoader loads batches in the main process; "
-                             "use num_workers=0")
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None,
+                 persistent_workers=False):
+        if not isinstance(num_workers, numbers.Integral) or num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
+                             "multiprocessing.")
+        if timeout < 0:
+            raise ValueError("timeout option should be non-negative")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified in multiprocessing. let num_workers > 0 "
+                             "to enable multiprocessing, otherwise set prefetch_factor to None.")
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        if prefetch_factor is not None and prefetch_factor < 1:
+            raise ValueError(f"prefetch_factor should be a positive integer, but got {prefetch_factor}")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
@@ -89,28 +80,65 @@ class DataLoader:
         elif batch_size is None and drop_last:
             raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
         if sampler is None:
-            sampler = RandomSampler(dataset, generator) if shuffle else SequentialSampler(dataset)
+            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         if batch_size is not None and batch_sampler is None:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
         self.dataset, self.batch_size, self.drop_last = dataset, batch_size, drop_last
         self.sampler, self.batch_sampler = sampler, batch_sampler
-        self.collate_fn = collate_fn if collate_fn is not None else (default_collate if batch_size is not None
-                                                                     or batch_sampler is not None else None)
-        self.num_workers, self.generator = num_workers, generator
+        if collate_fn is None:
+            collate_fn = default_collate if batch_sampler is not None else default_convert
+        self.collate_fn = collate_fn
+        self.num_workers, self.generator, self.pin_memory = int(num_workers), generator, pin_memory
+        self.timeout, self.worker_init_fn = timeout, worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.prefetch_factor, self.persistent_workers = prefetch_factor, persistent_workers
+        self._pool = None
 
     def __len__(self):
         return len(self.batch_sampler) if self.batch_sampler is not None else len(self.sampler)
 
     def __iter__(self):
+        if self.num_workers > 0:
+            return self._worker_batches()
+        return self._main_process_batches()
+
+    def _main_process_batches(self):
         if self.batch_sampler is None:                     # no auto-batching: samples as they are
             for idx in self.sampler:
-                sample = self.dataset[idx]
-                yield self.collate_fn(sample) if self.collate_fn is not None else sample
+                yield self.collate_fn(self.dataset[idx])
             return
         fast = type(self.dataset) is TensorDataset and self.collate_fn is default_collate
         for indices in self.batch_sampler:
             if fast:
                 rows = xp.asarray(_host.asarray(indices, dtype=_host.int64))
-                yield tuple(_make_tensor(t.data[rows], False, None) for t in self.dataset.tensors)
+                yield [_make_tensor(t.data[rows], False, None) for t in self.dataset.tensors]
             else:
                 yield self.collate_fn([self.dataset[i] for i in indices])
+
+    def _start_pool(self):
+        # One draw from the loader's generator per start, as torch's base seed.
+        base_seed = int(host_rng(self.generator).integers(0, 2 ** 62))
+        return WorkerPool(self, base_seed)
+
+    def _worker_batches(self):
+        tasks = self.batch_sampler if self.batch_sampler is not None else self.sampler
+        if self.persistent_workers:
+            if self._pool is None or self._pool.closed:
+                self._pool = self._start_pool()
+            yield from self._pool.run(tasks)
+            return
+        pool = self._start_pool()
+        try:
+            yield from pool.run(tasks)
+        finally:
+            pool.shutdown()
+
+    def __del__(self):
+        pool = self.__dict__.get("_pool")
+        if pool is not None:
+            pool.shutdown()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_pool"] = None                              # worker processes do not travel
+        return state
