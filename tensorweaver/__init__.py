@@ -14,7 +14,10 @@ from tensorweaver.dtypes import (  # noqa: F401
     int32, int64, long, set_default_dtype, short, uint8,
 )
 from tensorweaver.tensor import Tensor
-from tensorweaver.random import manual_seed, initial_seed, get_rng_state, set_rng_state
+from tensorweaver.random import (  # noqa: E402  (more ops: random sampling with tw.Generator)
+    Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
+)
+from tensorweaver.ops.sampling import bernoulli, multinomial, normal, poisson, randperm  # noqa: E402
 from tensorweaver.autograd import (
     Function, detect_anomaly, enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled,
 )
@@ -26,6 +29,13 @@ from tensorweaver.ops.elementwise import (
     abs, add, clamp, cos, div, eq, exp, ge, gelu, gt, isfinite, isnan, le, leaky_relu, log,
     logical_and, logical_not, logical_or, lt, masked_fill, maximum, minimum, mul, ne, neg, pow,
     relu, sigmoid, sign, sin, sqrt, sub, tanh, where,
+)
+from tensorweaver.ops.pointwise import (  # noqa: E402  (more ops: PyTorch's Pointwise Ops)
+    absolute, acos, acosh, addcdiv, addcmul, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,
+    arctanh, asin, asinh, atan, atan2, atanh, ceil, clamp_min, clamp_max, cosh, divide, erf, erfc,
+    erfinv, exp2, expm1, fix, float_power, floor, fmax, fmin, fmod, frac, hypot, lerp, log10, log1p,
+    log2, logaddexp, logaddexp2, multiply, nan_to_num, negative, positive, reciprocal, remainder,
+    round, rsqrt, sign, sinh, square, subtract, tan, true_divide, trunc, xlogy,
 )
 from tensorweaver.ops.reduction import (
     all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std,

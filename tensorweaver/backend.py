@@ -396,6 +396,45 @@ def _erf_few_tasks(x):
     return (xp.sign(x) * result).astype(x.dtype)
 
 
+def erfc(x):
+    """Elementwise 1 - erf(x), accurate also where erf(x) rounds to 1 (torch.erfc)."""
+    if is_numpy:
+        from scipy.special import erfc as _erfc
+        return _erfc(x)
+    # cuPyNumeric: the Chebyshev tail of _erf_few_tasks directly where |x| >= 0.5 (no
+    # cancellation), 1 - erf(x) near 0; erfc(-z) = 2 - erfc(z).
+    _, _, orders, cheb = _erf_tables(*_ERF_TERMS[8 if x.dtype.itemsize >= 8 else 4])
+    z = xp.clip(xp.abs(x.astype(xp.float64)), 0.0, 30.0)
+    u = (z - _ERF_K) / (z + _ERF_K)
+    tail = xp.exp(xp.cos(xp.arccos(u)[..., None] * orders) @ cheb - z * z) / (z + _ERF_K)
+    tail = xp.where(x < 0, 2.0 - tail, tail)
+    return xp.where(z < 0.5, 1.0 - _erf_few_tasks(x.astype(xp.float64)), tail).astype(x.dtype)
+
+
+def erfinv(x):
+    """Elementwise inverse error function on (-1, 1); +-inf at +-1, NaN outside (torch.erfinv)."""
+    if is_numpy:
+        from scipy.special import erfinv as _erfinv
+        return _erfinv(x)
+    # cuPyNumeric: Giles' single-precision approximation, then Newton steps on erf(y) = x
+    # (each roughly doubles the correct digits: three reach float64).
+    y = x.astype(xp.float64)
+    w = -xp.log(xp.clip((1.0 - y) * (1.0 + y), 1e-300, None))
+    central, tail = w - 2.5, xp.sqrt(w) - 3.0
+    p_c, p_t = 0.0, 0.0
+    for c in (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+              -0.00125372503, -0.00417768164, 0.246640727, 1.50140941):
+        p_c = c + p_c * central
+    for c in (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+              -0.0076224613, 0.00943887047, 1.00167406, 2.83297682):
+        p_t = c + p_t * tail
+    r = xp.where(w < 5.0, p_c, p_t) * y
+    for _ in range(3):
+        r = r - (_erf_few_tasks(r) - y) / (1.1283791670955126 * xp.exp(-r * r))
+    r = xp.where(xp.abs(y) == 1.0, xp.sign(y) * xp.inf, r)
+    return xp.where(xp.abs(y) > 1.0, xp.nan, r).astype(x.dtype)
+
+
 def host_numpy():
     """The host NumPy module, for host-only work (RNG, file formats)."""
     return _host_np

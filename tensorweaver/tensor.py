@@ -550,3 +550,10 @@ from tensorweaver.ops import indexing as _idx  # noqa: E402
 from tensorweaver.ops import linalg as _la  # noqa: E402
 from tensorweaver.ops import reduction as _red  # noqa: E402
 from tensorweaver.ops import shape as _shape  # noqa: E402
+
+# -- more ops (ops/pointwise.py ...): each function takes the tensor first, so it is also the method.
+from tensorweaver.ops import pointwise as _pw  # noqa: E402
+from tensorweaver.ops import sampling as _sampling  # noqa: E402  (generator= on the random fills)
+for _family in (_pw, _sampling):
+    for _name in _family.METHODS:
+        setattr(Tensor, _name, getattr(_family, _name))

@@ -115,23 +115,23 @@ def _host_draw_dtype(d):
     return dtypes.float32 if d == dtypes.float16 else d
 
 
-def rand(*size, dtype=None, requires_grad=False, device=None):
+def rand(*size, generator=None, dtype=None, requires_grad=False, device=None):
     """Uniform on [0, 1)."""
     _on(device)
     d = _float_dtype(dtype)
-    host = _random.generator().random(_sizes(size), dtype=_host_draw_dtype(d))
+    host = _random.rng(generator).random(_sizes(size), dtype=_host_draw_dtype(d))
     return _wrap(backend.from_host(host, d), requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False, device=None):
+def randn(*size, generator=None, dtype=None, requires_grad=False, device=None):
     """Standard normal."""
     _on(device)
     d = _float_dtype(dtype)
-    host = _random.generator().standard_normal(_sizes(size), dtype=_host_draw_dtype(d))
+    host = _random.rng(generator).standard_normal(_sizes(size), dtype=_host_draw_dtype(d))
     return _wrap(backend.from_host(host, d), requires_grad)
 
 
-def randint(low, high=None, size=None, dtype=None, requires_grad=False, device=None):
+def randint(low, high=None, size=None, *, generator=None, dtype=None, requires_grad=False, device=None):
     """Integers in ``[low, high)``; ``randint(high, size)`` works as in torch."""
     _on(device)
     if size is None:
@@ -140,7 +140,7 @@ def randint(low, high=None, size=None, dtype=None, requires_grad=False, device=N
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
-    host = _random.generator().integers(low, high, size=_sizes((size,)), dtype=dtypes.int64)
+    host = _random.rng(generator).integers(low, high, size=_sizes((size,)), dtype=dtypes.int64)
     return _wrap(backend.from_host(host, dtypes.int64 if dtype is None else dtypes.as_dtype(dtype)), requires_grad)
 
 
@@ -164,14 +164,14 @@ def empty_like(t, dtype=None, requires_grad=False, device=None):
     return zeros_like(t, dtype, requires_grad, device)
 
 
-def rand_like(t, dtype=None, requires_grad=False, device=None):
-    return rand(t.shape, dtype=_like(t, dtype), requires_grad=requires_grad, device=device)
+def rand_like(t, *, generator=None, dtype=None, requires_grad=False, device=None):
+    return rand(t.shape, generator=generator, dtype=_like(t, dtype), requires_grad=requires_grad, device=device)
 
 
-def randn_like(t, dtype=None, requires_grad=False, device=None):
-    return randn(t.shape, dtype=_like(t, dtype), requires_grad=requires_grad, device=device)
+def randn_like(t, *, generator=None, dtype=None, requires_grad=False, device=None):
+    return randn(t.shape, generator=generator, dtype=_like(t, dtype), requires_grad=requires_grad, device=device)
 
 
-def randint_like(t, low, high=None, dtype=None, requires_grad=False, device=None):
-    return randint(low, high, t.shape, dtype=_like(t, dtype), requires_grad=requires_grad,
+def randint_like(t, low, high=None, *, generator=None, dtype=None, requires_grad=False, device=None):
+    return randint(low, high, t.shape, generator=generator, dtype=_like(t, dtype), requires_grad=requires_grad,
                    device=device)

@@ -215,17 +215,17 @@ def copy_(t, src):
     return _run(t, "copy_", lambda x: Copy.apply(x, src), src.requires_grad, cast_any=True)
 
 
-def normal_(t, mean=0.0, std=1.0):
+def normal_(t, mean=0.0, std=1.0, generator=None):
     if t.dtype.kind != "f":
         raise RuntimeError(f"normal_ expects a floating point tensor, got {t.dtype}")
-    draw = random.generator().standard_normal(t.shape) * std + mean
+    draw = random.rng(generator).standard_normal(t.shape) * std + mean
     return _run(t, "normal_", lambda x: _fill_from_host(x, draw), cast_any=True)
 
 
-def uniform_(t, a=0.0, b=1.0):
+def uniform_(t, a=0.0, b=1.0, generator=None):
     if t.dtype.kind != "f":
         raise RuntimeError(f"uniform_ expects a floating point tensor, got {t.dtype}")
-    draw = random.generator().uniform(a, b, t.shape)
+    draw = random.rng(generator).uniform(a, b, t.shape)
     return _run(t, "uniform_", lambda x: _fill_from_host(x, draw), cast_any=True)
 
 

@@ -776,3 +776,7 @@ def kinds_tensor(dtype, kind):
 
 
 import parity_cases_conv_family  # noqa: E402,F401  (the convolution family's cases)
+
+# More op families, one module each (they register into CASES above).
+import parity_cases_pointwise  # noqa: E402,F401
+import parity_cases_sampling  # noqa: E402,F401

@@ -86,7 +86,7 @@ class ConcatDataset(Dataset):
 def random_split(dataset, lengths, generator=None):
     """Split ``dataset`` into non-overlapping random subsets of the given ``lengths``
     (counts, or fractions summing to 1), drawn from the seeded host generator (or
-    ``generator``, a ``numpy.random.Generator``), so a seed fixes the split."""
+    ``generator``, a ``tw.Generator`` or ``numpy.random.Generator``), so a seed fixes the split."""
     n = len(dataset)
     lengths = list(lengths)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
@@ -96,7 +96,7 @@ def random_split(dataset, lengths, generator=None):
         lengths = counts
     if sum(lengths) != n:
         raise ValueError(f"Sum of input lengths ({sum(lengths)}) does not equal the length of the input dataset ({n})!")
-    rng = generator if generator is not None else _random.generator()
+    rng = _random.rng(getattr(generator, "numpy_generator", generator))   # a tw.Generator or NumPy's
     order = rng.permutation(n).tolist()
     subsets, offset = [], 0
     for length in lengths:
