@@ -57,6 +57,8 @@ TARGET_2D = np.array([[1, 0, 4], [2, 2, 3]])
 CLASS_W = np.array([0.5, 1.0, 2.0, 1.5, 0.7])
 BCE_W = np.array([[0.5, 1.0, 2.0, 1.5]])
 POS_W = np.array([2.0, 0.5, 1.0, 3.0])
+RUN_MEAN = np.array([0.1, -0.2, 0.3])
+RUN_VAR = np.array([0.5, 1.5, 2.0])
 EMB_IDX = np.array([[0, 1, 3], [3, 4, 1]])
 
 
@@ -183,6 +185,12 @@ CASES = [
     # layers' fused ops
     ("layer_norm", lambda M, F, x, w, b: F.layer_norm(x, (4,), w, b), [U(3, 4), U(4), U(4)]),
     ("layer_norm_2d_noaffine", lambda M, F, x: F.layer_norm(x, (3, 4)) * x, [U(2, 3, 4)]),
+    ("batch_norm_train", lambda M, F, x, w, b: F.batch_norm(x, None, None, w, b, training=True) * x,
+     [U(4, 3), U(3), U(3)]),
+    ("batch_norm_train_2d", lambda M, F, x: F.batch_norm(x, M.zeros(2, dtype=M.float64), M.ones(2, dtype=M.float64),
+                                                          training=True) ** 2, [U(2, 2, 2, 3)]),
+    ("batch_norm_eval", lambda M, F, x, w: F.batch_norm(M.tanh(x), M.tensor(RUN_MEAN), M.tensor(RUN_VAR), w,
+                                                        training=False) ** 2, [U(4, 3, 2), U(3)]),
     ("embedding", lambda M, F, w: F.embedding(lt(M, EMB_IDX), w, padding_idx=1) ** 2, [U(5, 3)]),
 ]
 

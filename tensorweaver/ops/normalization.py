@@ -49,15 +49,15 @@ class BatchNorm(Function):
         else:
             invstd = 1.0 / xp.sqrt(running_var + eps)
             xhat = (x - running_mean.reshape(shape)) * invstd.reshape(shape)
-        self.save_for_backward(xhat, invstd.reshape(shape), weight)
-        self.axes, self.shape, self.batch_stats = axes, shape, training
+        self.save_for_backward(xhat, invstd.reshape(shape), weight, x)   # x: for tensor_backward (torch saves it)
+        self.axes, self.shape, self.batch_stats, self.eps = axes, shape, training, eps
         out = xhat * weight.reshape(shape) if weight is not None else xhat.copy()
         if bias is not None:
             out += bias.reshape(shape)
         return out
 
     def backward(self, grad):
-        xhat, invstd, weight = self.saved_tensors
+        xhat, invstd, weight = self.saved_tensors[:3]
         need_x, need_w, need_b = self.needs_input_grad[:3]
         axes = self.axes
         gw = (grad * xhat).sum(axis=axes) if need_w else None
@@ -68,6 +68,28 @@ class BatchNorm(Function):
             if self.batch_stats:
                 gx = invstd * (dxhat - dxhat.mean(axis=axes, keepdims=True)
                                - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+            else:
+                gx = dxhat * invstd
+        return gx, gw, gb
+
+    def tensor_backward(self, grad, xhat, invstd, weight, x):
+        from tensorweaver.tensor import _make_tensor
+        axes = self.axes
+        if self.batch_stats:               # the statistics again, as recorded ops of x
+            centered = x - x.mean(dim=axes, keepdim=True)
+            invstd = ((centered * centered).mean(dim=axes, keepdim=True) + self.eps).sqrt() ** -1
+            xhat = centered * invstd
+        else:                              # running statistics: xhat is affine in x
+            xhat = xhat + (x - _make_tensor(x.data, False, None)) * invstd
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        gw = (grad * xhat).sum(dim=axes) if need_w else None
+        gb = grad.sum(dim=axes) if need_b else None
+        gx = None
+        if need_x:
+            dxhat = grad * weight.reshape(self.shape) if weight is not None else grad
+            if self.batch_stats:
+                gx = invstd * (dxhat - dxhat.mean(dim=axes, keepdim=True)
+                               - xhat * (dxhat * xhat).mean(dim=axes, keepdim=True))
             else:
                 gx = dxhat * invstd
         return gx, gw, gb
