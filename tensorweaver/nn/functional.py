@@ -511,3 +511,16 @@ from tensorweaver.nn._functional.pooling import (  # noqa: E402,F401
 from tensorweaver.nn._functional.resample import (  # noqa: E402,F401
     fold, interpolate, pixel_shuffle, pixel_unshuffle, unfold, upsample,
 )
+
+# ---------------------------------------------------------------- more layers and losses (nn/_functional/)
+from tensorweaver.nn._functional.activation import (  # noqa: E402,F401
+    celu, elu, glu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, prelu, relu6, selu, softplus, softsign,
+    threshold,
+)
+from tensorweaver.nn._functional.normalization import (  # noqa: E402,F401
+    bilinear, cosine_similarity, group_norm, instance_norm, normalize, pairwise_distance,
+)
+from tensorweaver.nn._functional.loss import (  # noqa: E402,F401
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, huber_loss, kl_div, margin_ranking_loss,
+    multilabel_soft_margin_loss, poisson_nll_loss, smooth_l1_loss, triplet_margin_loss,
+)

@@ -83,7 +83,7 @@ class ConvTranspose2d(Function):
         need_x, need_w, need_b = self.needs_input_grad[:3]
         core = grad[:, :, :self.core[2], :self.core[3]]
         if core.shape != grad.shape:
-            core = xp.ascontiguousarray(core)
+            core = core.copy()          # contiguous, and cuPyNumeric has no ascontiguousarray
         gx = gw = None
         if need_x:        # the convolution itself, on the output gradient
             gx = self.node.forward(core, weight, None, *self.conv_args)

@@ -780,3 +780,4 @@ import parity_cases_conv_family  # noqa: E402,F401  (the convolution family's ca
 # More op families, one module each (they register into CASES above).
 import parity_cases_pointwise  # noqa: E402,F401
 import parity_cases_sampling  # noqa: E402,F401
+import parity_cases_layers_more  # noqa: E402,F401  (extra layers and losses)

@@ -2,16 +2,26 @@
 from tensorweaver.nn.modules.activation import (
     GELU, LeakyReLU, LogSoftmax, MultiheadAttention, ReLU, Sigmoid, SiLU, Softmax, Tanh,
 )
+from tensorweaver.nn.modules.activation_more import (
+    CELU, ELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, Softplus, Softsign,
+    Threshold,
+)
 from tensorweaver.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from tensorweaver.nn.modules.container import ModuleDict, ModuleList, Sequential
+from tensorweaver.nn.modules.distance import Bilinear, CosineSimilarity, PairwiseDistance
 from tensorweaver.nn.modules.conv import Conv2d
 from tensorweaver.nn.modules.conv_family import Conv1d, ConvTranspose1d, ConvTranspose2d
 from tensorweaver.nn.modules.dropout import Dropout, Dropout2d
 from tensorweaver.nn.modules.flatten import Flatten, Unflatten
 from tensorweaver.nn.modules.linear import Identity, Linear
 from tensorweaver.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from tensorweaver.nn.modules.loss_more import (
+    CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, HuberLoss, KLDivLoss, MarginRankingLoss,
+    MultiLabelSoftMarginLoss, PoissonNLLLoss, SmoothL1Loss, TripletMarginLoss,
+)
 from tensorweaver.nn.modules.module import Module
 from tensorweaver.nn.modules.normalization import LayerNorm
+from tensorweaver.nn.modules.normalization_more import GroupNorm, InstanceNorm1d, InstanceNorm2d
 from tensorweaver.nn.modules.padding import (
     CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d,
     ReplicationPad2d, ZeroPad1d, ZeroPad2d,
@@ -45,4 +55,11 @@ __all__ += [  # convolution family
     "PixelShuffle", "PixelUnshuffle", "Unfold", "Fold", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d",
     "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d",
     "CircularPad1d", "CircularPad2d",
+]
+__all__ += [  # more layers and losses
+    "ELU", "SELU", "CELU", "Softplus", "Softsign", "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid", "Mish",
+    "LogSigmoid", "Threshold", "GLU", "PReLU", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "Bilinear",
+    "CosineSimilarity", "PairwiseDistance", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss",
+    "GaussianNLLLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
+    "MultiLabelSoftMarginLoss",
 ]
