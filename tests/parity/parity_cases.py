@@ -450,6 +450,52 @@ class _Blocks(nn.Module):
 layer("ModuleList_ModuleDict", _Blocks, rows(3, 4))
 
 
+class _FlatRNN(nn.Module):
+    """A recurrent layer with its outputs flattened: (output, h_n[, c_n]); ``lengths`` runs it
+    on a PackedSequence (the masked steps of ops/rnn.py) and returns the packed data."""
+
+    def __init__(self, rnn, lengths=None):
+        super().__init__()
+        self.rnn, self.lengths = rnn, lengths
+
+    def forward(self, x):
+        if self.lengths is not None:
+            x = nn.utils.rnn.pack_padded_sequence(x, self.lengths, enforce_sorted=False)
+        out, h = self.rnn(x)
+        out = out.data if self.lengths is not None else out
+        return (out, *h) if isinstance(h, tuple) else (out, h)
+
+
+layer("RNN_relu_2layers_bidir", lambda: _FlatRNN(nn.RNN(3, 4, 2, "relu", bidirectional=True)), rows(5, 2, 3))
+layer("LSTM_2layers_bidir_dropout", lambda: _FlatRNN(nn.LSTM(3, 4, 2, dropout=0.3, bidirectional=True)),
+      rows(5, 2, 3))
+layer("GRU_batch_first", lambda: _FlatRNN(nn.GRU(3, 4, batch_first=True)), rows(2, 5, 3))
+layer("LSTM_packed", lambda: _FlatRNN(nn.LSTM(3, 4, bidirectional=True), lengths=[3, 5, 1]), rows(5, 3, 3))
+layer("GRUCell", lambda: nn.GRUCell(3, 4), lambda dtype: (randn(2, 3, dtype=dtype), randn(2, 4, dtype=dtype)))
+layer("TransformerEncoderLayer", lambda: nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, norm_first=True),
+      lambda dtype: (randn(2, 5, 8, dtype=dtype), tw.triu(tw.ones(5, 5), 1) > 0))
+layer("TransformerDecoderLayer", lambda: nn.TransformerDecoderLayer(8, 2, 16, activation="gelu"),
+      lambda dtype: (randn(4, 2, 8, dtype=dtype), randn(5, 2, 8, dtype=dtype)))
+layer("RNNBase_GRU", lambda: _FlatRNN(nn.RNNBase("GRU", 3, 4, num_layers=2)), rows(4, 2, 3))
+
+
+class _Cells(nn.Module):
+    """RNNCell then LSTMCell, one step each."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.lstm = nn.RNNCell(3, 4), nn.LSTMCell(4, 5)
+
+    def forward(self, x):
+        return self.lstm(self.rnn(x))
+
+
+layer("RNNCell_LSTMCell", _Cells, rows(2, 3))
+layer("Transformer", lambda: nn.Transformer(8, 2, 1, 1, 16),
+      lambda dtype: (randn(5, 2, 8, dtype=dtype), randn(4, 2, 8, dtype=dtype), None,
+                     nn.Transformer.generate_square_subsequent_mask(4, dtype=dtype)))
+
+
 def targets(*classes_shape, n_classes, ignore=None):
     def make(dtype):
         t = tw.randint(0, n_classes, classes_shape)
