@@ -182,7 +182,7 @@ def from_host(a, dtype=None):
     return xp.asarray(a)
 
 
-def to_backend(value, dtype=None):
+def to_backend(value, dtype=None, copy: bool = False):
     """Any non-Tensor input -> a backend array: the one place user values are normalised.
 
     Ops take Tensors, backend arrays, host NumPy arrays (and NumPy scalars), lists and
@@ -191,11 +191,14 @@ def to_backend(value, dtype=None):
     cuPyNumeric a host array is *not* a ``backend.ndarray``: an op that tested
     ``isinstance(v, backend.ndarray)`` on the raw value would take another code path).
 
-    Backend arrays pass through unchanged (cast if ``dtype`` is given). Everything else is
-    copied onto the backend, so a later change to the user's host array or list cannot
-    reach values an op saved for backward.
+    Backend arrays pass through unchanged (cast if ``dtype`` is given) unless ``copy``.
+    Everything else is copied onto the backend. On NumPy a host array *is* a backend array:
+    pass ``copy=True`` where an op keeps the value (an index saved for backward), so that a
+    later change to the user's array reaches it on neither backend.
     """
     if isinstance(value, ndarray):
+        if copy:
+            return value.astype(value.dtype if dtype is None else dtype, copy=True)
         return value if dtype is None or value.dtype == dtype else value.astype(dtype)
     try:
         host = _host_np.array(value, dtype=dtype)    # a copy, always

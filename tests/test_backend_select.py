@@ -503,3 +503,46 @@ def test_env_json_parses_on_cupynumeric_cpu_mode(drivers, realm_args):
         assert "silenced" in info["REALM_DEFAULT_ARGS"]
     else:
         assert "{gpu}" in proc.stderr                  # the user's choice is honoured, on stderr
+
+
+# --------------------------------------------------------------------------- input kinds
+@pytest.mark.unit
+def test_to_backend_copies_host_values_and_passes_backend_arrays_through():
+    host = np.array([1, 2, 3])
+    moved = backend.to_backend(host, copy=True)     # on NumPy a host array is a backend array
+    host[0] = 99                                    # the user's array changes afterwards
+    assert backend.to_host(moved).tolist() == [1, 2, 3]
+    assert backend.to_host(backend.to_backend([[1.5], [2.5]])).shape == (2, 1)
+    on_backend = backend.from_host(np.arange(3.0))
+    assert backend.to_backend(on_backend) is on_backend
+    with pytest.raises(TypeError, match="cannot turn a list into an array"):
+        backend.to_backend([[1, 2], [3]])
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("make", [np.array, list, lambda v: backend.from_host(np.array(v))],
+                         ids=["host", "list", "backend"])
+def test_repeated_index_of_every_kind_accumulates(make):
+    import tensorweaver as tw
+    x = tw.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    x[make([2, 2, 2])].backward(tw.tensor([1.0, 10.0, 100.0]))
+    assert x.grad.numpy().tolist() == [0.0, 0.0, 111.0, 0.0]
+
+
+@pytest.mark.unit
+def test_index_array_changed_after_forward_does_not_change_the_gradient():
+    import tensorweaver as tw
+    index = np.array([0, 0, 3])
+    x = tw.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    y = x[index]
+    index[:] = 1                                    # the saved index is a copy
+    y.sum().backward()
+    assert x.grad.numpy().tolist() == [2.0, 0.0, 0.0, 1.0]
+
+
+@pytest.mark.unit
+def test_float_index_array_is_a_clear_error():
+    import tensorweaver as tw
+    with pytest.raises(IndexError, match=r"index arrays used as indices must hold integers or bools, "
+                                         r"got float64; convert them"):
+        tw.ones(4)[np.array([0.0, 1.0])]

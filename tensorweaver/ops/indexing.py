@@ -21,7 +21,9 @@ def _component(i):
     if isinstance(i, Tensor):
         arr, kind = i.data, "tensors"
     elif isinstance(i, list) or backend.is_array(i):
-        arr, kind = backend.to_backend(i), ("index lists" if isinstance(i, list) else "index arrays")
+        # A copy: the index is kept for backward, and the user's array may change meanwhile.
+        arr = backend.to_backend(i, copy=True)
+        kind = "index lists" if isinstance(i, list) else "index arrays"
         if arr.size == 0 and isinstance(i, list):
             arr = arr.astype(xp.int64)    # [] picks nothing (NumPy makes it float64)
     else:
