@@ -173,3 +173,9 @@ def gather(g, n):
 def scatter(g, n):
     raise n.fail("scatter/index_add inside forward cannot be exported yet; ONNX's ScatterElements "
                  "mapping is not written")
+
+
+@register(_ix.PutInto)
+def put_into(g, n):
+    raise n.fail("this is the gradient of an indexing op, recorded by autograd.grad(..., "
+                 "create_graph=True) inside forward; such a forward cannot be exported yet")
