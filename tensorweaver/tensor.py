@@ -30,10 +30,11 @@ class Tensor:
     #   _view_replay      base -> this view, to re-attach the view after its base is rebased
     #   _views            a WeakSet of this tensor's views (unless it is a leaf requiring grad)
     #   _accumulator      this leaf's AccumulateGrad node, once asked for
+    #   _maybe_copy       made by reshape on a backend where that may copy (cuPyNumeric)
     #   _post_accumulate_hooks, _retains_grad
     __slots__ = ("_data", "shape", "requires_grad", "grad_fn", "_grad", "_hooks", "_version_counter",
                  "_base", "_view_replay", "_views", "_accumulator", "_post_accumulate_hooks",
-                 "_retains_grad", "__weakref__")
+                 "_retains_grad", "_maybe_copy", "__weakref__")
     __array_priority__ = 1000   # numpy_array + tensor -> Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):

@@ -19,7 +19,7 @@ the output::
 passed through unchanged) and, when grad mode is on and an input requires grad,
 records the call as the output's ``grad_fn``. The instance is the context: state for
 backward lives on ``self``, and ``self.needs_input_grad[i]`` says whether input ``i``
-wants a gradient (computed once, here in ``apply``).
+wants a gradient (derived once from the edges ``apply`` records; usable in forward too).
 
 Saved arrays are checked like torch's saved tensors: ``apply`` notes, for every saved
 array that is an input's (or the output's) data, that tensor's version counter and
@@ -53,6 +53,18 @@ _FREED = _Freed()
 _OUTPUT = "output"        # a saved array that is the op's own output
 
 
+class _NeedsInputGrad:
+    """``fn.needs_input_grad``: per input, does it require grad (torch's
+    ``ctx.needs_input_grad``). Computed from ``apply``'s edges on first use and then
+    stored on the node, so ops that never ask (most forwards) pay nothing for it."""
+
+    def __get__(self, fn, owner=None):
+        if fn is None:
+            return self
+        value = fn.__dict__["needs_input_grad"] = tuple([e is not None for e in fn._edges])
+        return value
+
+
 class Function:
     #: Set False for ops whose output never carries a gradient (comparisons, argmax).
     differentiable = True
@@ -63,7 +75,7 @@ class Function:
     _posthooks = None      # node hooks: hook(grad_inputs, grad_outputs) -> new grad_inputs or None
     _created_at = None     # user source line, recorded under detect_anomaly()
     _edges = ()            # per input: its grad_fn, a leaf Tensor that accumulates, or None
-    needs_input_grad = ()  # per input: does it require grad (only for recorded nodes)
+    needs_input_grad = _NeedsInputGrad()
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -171,7 +183,6 @@ class Function:
         fn = cls.__new__(cls)
         raw = []
         edges = []
-        needs = []
         requires_grad = False
         for a in args:
             if isinstance(a, Tensor):
@@ -179,13 +190,11 @@ class Function:
                 if a.requires_grad:
                     requires_grad = True
                     edges.append(a.grad_fn or a)
-                    needs.append(True)
                     continue
             else:
                 raw.append(a)
             edges.append(None)
-            needs.append(False)
-        fn.needs_input_grad = tuple(needs)     # read by forward too (to skip bookkeeping)
+        fn._edges = edges                      # needs_input_grad is derived from these, once
         if anomaly._enabled[0]:
             fn._created_at = anomaly.user_frame()
         try:
@@ -201,7 +210,6 @@ class Function:
                 fn._saved = tuple(out if s is scalar else s for s in fn._saved)
 
         if requires_grad and _enabled[0] and cls.differentiable:
-            fn._edges = edges
             result = _make_tensor(out, True, fn)
             if fn._saved:
                 fn._saved_meta = _note_saved(fn._saved, args, raw, out, result)
