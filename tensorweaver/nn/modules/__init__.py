@@ -8,9 +8,9 @@ from tensorweaver.nn.modules.activation_more import (
 )
 from tensorweaver.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from tensorweaver.nn.modules.container import ModuleDict, ModuleList, Sequential
-from tensorweaver.nn.modules.distance import Bilinear, CosineSimilarity, PairwiseDistance
 from tensorweaver.nn.modules.conv import Conv2d
 from tensorweaver.nn.modules.conv_family import Conv1d, ConvTranspose1d, ConvTranspose2d
+from tensorweaver.nn.modules.distance import Bilinear, CosineSimilarity, PairwiseDistance
 from tensorweaver.nn.modules.dropout import Dropout, Dropout2d
 from tensorweaver.nn.modules.flatten import Flatten, Unflatten
 from tensorweaver.nn.modules.linear import Identity, Linear
