@@ -47,6 +47,13 @@ from tensorweaver.ops.shape import (
 )
 from tensorweaver.ops.linalg import matmul
 from tensorweaver.ops.indexing import gather, getitem, index_add, scatter, scatter_add
+from tensorweaver.ops.cumulative import (  # noqa: E402  (more ops: products and running reductions)
+    cummax, cummin, cumprod, cumsum, logcumsumexp, prod,
+)
+from tensorweaver.ops.statistics import (  # noqa: E402  (more ops: norms, NaN-ignoring and order statistics)
+    aminmax, count_nonzero, median, mode, nanmean, nanmedian, nanquantile, nansum, norm, quantile,
+    std_mean, var_mean,
+)
 
 clip = clamp
 mm = matmul

@@ -555,6 +555,8 @@ from tensorweaver.ops import shape as _shape  # noqa: E402
 # -- more ops (ops/pointwise.py ...): each function takes the tensor first, so it is also the method.
 from tensorweaver.ops import pointwise as _pw  # noqa: E402
 from tensorweaver.ops import sampling as _sampling  # noqa: E402  (generator= on the random fills)
-for _family in (_pw, _sampling):
+from tensorweaver.ops import cumulative as _cum  # noqa: E402  (prod, cumsum, cummax, ...)
+from tensorweaver.ops import statistics as _stats  # noqa: E402  (norm, median, quantile, ...)
+for _family in (_pw, _sampling, _cum, _stats):
     for _name in _family.METHODS:
         setattr(Tensor, _name, getattr(_family, _name))

@@ -10,3 +10,4 @@ from tensorweaver.onnx.symbolic import rnn  # noqa: F401,E402
 from tensorweaver.onnx.symbolic import conv_family  # noqa: F401,E402  (Conv1d/ConvTranspose/Pad/Resample/Fold)
 from tensorweaver.onnx.symbolic import pointwise  # noqa: F401,E402  (more ops: ops/pointwise.py)
 from tensorweaver.onnx.symbolic import activations  # noqa: F401,E402  (ELU, Softplus, Hardtanh, PReLU, ...)
+from tensorweaver.onnx.symbolic import cumulative  # noqa: F401,E402  (prod, cumsum, norm, nansum, median, ...)
