@@ -10,7 +10,9 @@
 # 3. test it with **gradcheck**, against finite differences;
 # 4. order the graph topologically and run backward yourself (exercises), then compare with
 #    the engine's `backward()`;
-# 5. see why gradients **accumulate** and what `retain_graph` is for.
+# 5. see why gradients **accumulate** and what `retain_graph` is for;
+# 6. change tensors **in place** safely (version counters), as parameter updates do;
+# 7. differentiate a gradient: a **Hessian-vector product** with `create_graph=True`.
 
 # %%
 # %matplotlib inline
@@ -275,8 +277,92 @@ with tw.no_grad():
     q = p * 2
 print("under no_grad, q.requires_grad =", q.requires_grad, "and q.grad_fn =", q.grad_fn)
 
+# %% [markdown]
+# ## 6. In-place changes, and why backward can refuse them
+#
+# Forward ops always make new tensors. In-place ops (`add_`, `zero_`, `x -= y`, `x[i] = v`)
+# exist for what training needs: updating parameters, initialising, keeping buffers. They
+# are dangerous in one way: an op may have **saved** a tensor for its backward (`Mul` saves
+# both factors), and changing that tensor afterwards would make backward compute with the
+# wrong numbers. So every tensor's memory carries a **version counter**: each in-place op
+# bumps it, each saved tensor remembers the version it was saved at, and backward refuses
+# a changed one — loudly, naming the op and both versions.
+
 # %%
-record(gradcheck_passed=True, my_backward_max_error=max_err, graph_nodes=len(order))
+w = tw.tensor([1.0, 2.0, 3.0], requires_grad=True)
+x = tw.tensor([1.0, 2.0, 3.0])
+y = (w * x).sum()                 # Mul saved x (w's gradient is x)
+print("x._version before:", x._version)
+x[0] = 100.0                      # an in-place write: version 0 -> 1
+print("x._version after :", x._version)
+try:
+    y.backward()
+    version_error_caught = False
+except RuntimeError as exc:
+    version_error_caught = True
+    print("backward refused:", exc)
+
+# %% [markdown]
+# The update every training loop makes is an in-place change of a leaf that requires grad.
+# It is allowed under `tw.no_grad()` (it is not part of the model), and keeps the very same
+# tensor object, so `.grad` and any optimizer state stay attached to it. In grad mode it is
+# refused; on a tensor computed by an op, an in-place op is recorded in the graph instead
+# (the tensor gets a new `grad_fn` chained to the old one).
+
+# %%
+w = tw.tensor([1.0, -2.0], requires_grad=True)
+same = w
+for _ in range(3):
+    loss = (w * w).sum()
+    loss.backward()
+    with tw.no_grad():
+        w -= 0.25 * w.grad        # in place: still the same tensor
+    w.grad.zero_()
+print("w:", w, "| same object:", w is same, "| version:", w._version)
+try:
+    w.add_(1.0)                   # grad mode: refused
+except RuntimeError as exc:
+    print("in grad mode ->", str(exc).split(".")[0])
+h = w * 2                         # a non-leaf: the in-place op is recorded
+h.mul_(3)
+print("h.grad_fn:", h.grad_fn.name(), "->", h.grad_fn.next_functions[0][0].name())
+
+# %% [markdown]
+# ## 7. Gradients of gradients
+#
+# `tw.autograd.grad(y, x, create_graph=True)` returns the gradient **as a tensor with its
+# own graph**, so it can be differentiated again. The classic use is the Hessian-vector
+# product $Hv = \nabla_x (\nabla_x f \cdot v)$: second-order information at the cost of two
+# backward passes, without ever building the Hessian. Below we check it against central
+# differences of the gradient, $(\nabla f(x + \epsilon v) - \nabla f(x - \epsilon v)) / 2\epsilon$.
+
+# %%
+def f(x):
+    return (x.sin() * x.exp()).sum() + (x ** 3).sum()
+
+
+def gradient(x):
+    x = x.detach().requires_grad_()
+    (g,) = tw.autograd.grad(f(x), x)
+    return g
+
+
+x = tw.tensor([0.3, -1.2, 0.8], dtype=tw.float64, requires_grad=True)
+v = tw.tensor([1.0, 0.5, -2.0], dtype=tw.float64)
+(g,) = tw.autograd.grad(f(x), x, create_graph=True)      # g has a graph
+(hv,) = tw.autograd.grad((g * v).sum(), x)                # differentiate g . v
+eps = 1e-6
+hv_numeric = (gradient(x + eps * v) - gradient(x - eps * v)) / (2 * eps)
+hvp_max_error = float((hv - hv_numeric).abs().max())
+print("Hv (double backward) :", hv)
+print("Hv (finite diffs)    :", hv_numeric)
+print("max difference       :", hvp_max_error)
+print("x**3 twice: d2/dx2 =", tw.autograd.grad(tw.autograd.grad((x ** 3).sum(), x, create_graph=True)[0].sum(), x)[0],
+      "(6x =", 6 * x.detach(), ")")
+
+# %%
+record(gradcheck_passed=True, my_backward_max_error=max_err, graph_nodes=len(order),
+       version_error_caught=version_error_caught, hvp_max_error=hvp_max_error)
 
 # %% [markdown]
 # ## What you saw
@@ -285,5 +371,7 @@ record(gradcheck_passed=True, my_backward_max_error=max_err, graph_nodes=len(ord
 # - A backward returns one gradient per input, summed back over broadcast dimensions.
 # - gradcheck (float64 central differences) is how every op in the engine is tested.
 # - Backward is a loop over a topological order, summing what arrives at each node.
+# - In-place changes are counted; backward refuses a saved tensor that changed since.
+# - With `create_graph=True`, a gradient is itself differentiable (Hessian-vector products).
 #
 # Next: [03 — Linear regression with SGD](03_linear_regression.ipynb).

@@ -255,7 +255,7 @@ class IndexPut(Function):
         self.index = index
         self.value_shape = getattr(value, "shape", ())
         out = a.copy()
-        backend.setitem(out, index, value)
+        _setitem_checked(out, index, value)
         return out
 
     def backward(self, grad):
@@ -277,6 +277,19 @@ class IndexPut(Function):
         return ga, gv, None
 
 
+def _setitem_checked(arr, index, value):
+    """``arr[index] = value``, with torch's error when the shapes do not fit."""
+    try:
+        backend.setitem(arr, index, value)
+    except ValueError as exc:
+        if "broadcast" not in str(exc):
+            raise
+        target = tuple(backend.getitem(arr, index).shape)
+        raise RuntimeError(
+            f"shape mismatch: value tensor of shape {list(getattr(value, 'shape', ()))} cannot be "
+            f"broadcast to indexing result of shape {list(target)}") from None
+
+
 def _getitem_raw(t, index):
     from tensorweaver.ops.indexing import GetItem
     return GetItem.apply(t, index)
@@ -291,7 +304,7 @@ def setitem_(t, index, value):
         _check_writable(t, "__setitem__")
         # Nothing to record: write the elements directly (no copy of the whole tensor).
         raw = value.data if isinstance(value, Tensor) else value
-        backend.setitem(t.data, index, raw)
+        _setitem_checked(t.data, index, raw)
         bump_version(t)
         return
     if isinstance(value, Tensor) and value.dtype != t.dtype:
