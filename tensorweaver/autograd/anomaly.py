@@ -53,7 +53,7 @@ def check(fn, phase: str, *arrays) -> None:
     """Raise if any float array holds NaN or inf, naming the Function and its origin."""
     xp = backend.xp
     for i, a in enumerate(arrays):
-        if a is None or a.dtype.kind != "f":
+        if getattr(a, "dtype", None) is None or a.dtype.kind != "f":
             continue
         if not bool(xp.all(xp.isfinite(a))):
             what = "NaN" if bool(xp.any(xp.isnan(a))) else "inf"

@@ -217,8 +217,9 @@ def _tensor_backward(fn, g):
     out = rule(g, *fn.saved_graph_tensors())
     if type(out) is not tuple:
         out = (out,)
-    return tuple(o if o is None or isinstance(o, Tensor) else _make_tensor(backend.as_array(o), False, None)
-                 for o in out)
+    # A rule may return a constant (an array or number): it becomes a constant Tensor.
+    return tuple(o if o is None or isinstance(o, Tensor) or getattr(o, "gathers_output_grads", False)
+                 else _make_tensor(backend.as_array(o), False, None) for o in out)
 
 
 def _accumulate_leaves(buffers, create_graph: bool) -> None:

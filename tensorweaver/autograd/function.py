@@ -77,6 +77,14 @@ class Function:
     _edges = ()            # per input: its grad_fn, a leaf Tensor that accumulates, or None
     needs_input_grad = _NeedsInputGrad()
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # PyTorch's style: a static forward(ctx, ...) gets the ctx-style apply
+        # (tensorweaver/autograd/custom_function.py); instance-style ops keep this one.
+        if isinstance(cls.__dict__.get("forward"), staticmethod):
+            from tensorweaver.autograd import custom_function
+            cls.apply = classmethod(custom_function.apply)
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
@@ -327,3 +335,11 @@ def _explain(cls, args, exc):
 
 
 from tensorweaver.tensor import Tensor, _make_tensor  # noqa: E402  (Tensor imports ops lazily)
+
+
+def __getattr__(name):
+    # torch.autograd.function's names for the PyTorch-style Functions, loaded on use.
+    if name in ("once_differentiable", "FunctionCtx"):
+        from tensorweaver.autograd import custom_function
+        return getattr(custom_function, name)
+    raise AttributeError(f"module 'tensorweaver.autograd.function' has no attribute {name!r}")

@@ -3,7 +3,7 @@
 Importing this package registers them all (``tensorweaver.onnx.registry``).
 """
 from tensorweaver.onnx.symbolic import (  # noqa: F401
-    conv, dropout, elementwise, embedding, indexing, inplace, linalg, loss, normalization, pooling,
+    conv, custom, dropout, elementwise, embedding, indexing, inplace, linalg, loss, normalization, pooling,
     reduction, shape,
 )
 from tensorweaver.onnx.symbolic import rnn  # noqa: F401,E402
