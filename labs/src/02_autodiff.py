@@ -6,7 +6,8 @@
 # chain rule one node at a time. In this lab you open the box:
 #
 # 1. look at the graph a forward pass builds, and draw it;
-# 2. write an operation of your own, `MultiplyOp`, with its backward (exercise);
+# 2. write an operation of your own, `MultiplyOp`, with its backward (exercise), and see the
+#    same op in PyTorch's `ctx` style;
 # 3. test it with **gradcheck**, against finite differences;
 # 4. order the graph topologically and run backward yourself (exercises), then compare with
 #    the engine's `backward()`;
@@ -163,6 +164,34 @@ try:
     tw.autograd.gradcheck(SwappedMultiply.apply, (x64, y64))
 except AssertionError as exc:
     print(str(exc)[:400])
+
+# %% [markdown]
+# ### The same op, written the way PyTorch's tutorials write it
+#
+# The engine's ops use the style above: an instance per call, methods on **arrays**. PyTorch
+# code written by others extends autograd with **static** methods on **tensors** and a
+# context object `ctx` (it is the graph node): `forward(ctx, ...)` runs without recording,
+# `backward(ctx, grad)` returns one gradient per input (`None` where `ctx.needs_input_grad`
+# says none is needed). Both styles work here, and gradcheck checks both.
+
+# %%
+class TorchStyleMultiply(tw.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        grad_x = grad * y if ctx.needs_input_grad[0] else None
+        grad_y = grad * x if ctx.needs_input_grad[1] else None
+        return grad_x, grad_y
+
+
+z = TorchStyleMultiply.apply(x64, y64)
+print("grad_fn:", z.grad_fn.name())
+print("gradcheck (PyTorch style):", tw.autograd.gradcheck(TorchStyleMultiply.apply, (x64, y64)))
 
 # %% [markdown]
 # ## 4. Running backward yourself
