@@ -54,6 +54,10 @@ from tensorweaver.ops.statistics import (  # noqa: E402  (more ops: norms, NaN-i
     aminmax, count_nonzero, median, mode, nanmean, nanmedian, nanquantile, nansum, norm, quantile,
     std_mean, var_mean,
 )
+from tensorweaver.ops.comparison import (  # noqa: E402  (more ops: PyTorch's Comparison Ops; eq ... take out=)
+    allclose, argsort, eq, equal, ge, greater, greater_equal, gt, isclose, isin, isinf, isneginf,
+    isposinf, isreal, kthvalue, le, less, less_equal, lt, msort, ne, not_equal, sort, topk,
+)
 
 clip = clamp
 mm = matmul

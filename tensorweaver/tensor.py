@@ -557,6 +557,7 @@ from tensorweaver.ops import pointwise as _pw  # noqa: E402
 from tensorweaver.ops import sampling as _sampling  # noqa: E402  (generator= on the random fills)
 from tensorweaver.ops import cumulative as _cum  # noqa: E402  (prod, cumsum, cummax, ...)
 from tensorweaver.ops import statistics as _stats  # noqa: E402  (norm, median, quantile, ...)
-for _family in (_pw, _sampling, _cum, _stats):
+from tensorweaver.ops import comparison as _cmp  # noqa: E402  (eq ... with out=, sort, topk, isclose, ...)
+for _family in (_pw, _sampling, _cum, _stats, _cmp):
     for _name in _family.METHODS:
         setattr(Tensor, _name, getattr(_family, _name))

@@ -226,7 +226,9 @@ def test_second_derivatives_of_cumsum_logcumsumexp_nansum():
     t = torch.tensor(x.detach().numpy(), requires_grad=True)
     for fo, ft in ((lambda a: tw.logcumsumexp(a, 1), lambda a: torch.logcumsumexp(a, 1)),
                    (lambda a: tw.cumsum(a * a, 1), lambda a: torch.cumsum(a * a, 1)),
-                   (lambda a: tw.nansum(a * a * a, 0), lambda a: torch.nansum(a * a * a, 0))):
+                   (lambda a: tw.nansum(a * a * a, 0), lambda a: torch.nansum(a * a * a, 0)),
+                   (lambda a: tw.norm(a, dim=1), lambda a: torch.norm(a, dim=1)),
+                   (lambda a: tw.norm(a, 3, dim=0), lambda a: torch.norm(a, 3, dim=0))):
         (g,) = tw.autograd.grad(fo(x).sum(), x, create_graph=True)
         (gt,) = torch.autograd.grad(ft(t).sum(), t, create_graph=True)
         (gg,) = tw.autograd.grad((g * g).sum(), x)

@@ -650,23 +650,28 @@ def minimum(a, b):
 
 
 # ---------------------------------------------------------------- comparisons (no grad)
-def _compare(op):
+class Compare(Function):
+    """A comparison or logical op (``rule`` names it): a recorded node with no gradient, so the
+    ONNX tracer sees a mask computed in forward (Equal, Less, ...) instead of a constant."""
+    differentiable = False
+    RULES = {"lt": lambda x, y: x < y, "le": lambda x, y: x <= y, "gt": lambda x, y: x > y,
+             "ge": lambda x, y: x >= y, "eq": lambda x, y: x == y, "ne": lambda x, y: x != y,
+             "logical_and": xp.logical_and, "logical_or": xp.logical_or}
+
+    def forward(self, a, b, rule):
+        return backend.as_array(Compare.RULES[rule](a, b))
+
+
+def _compare(rule):
     def compare(a, b):
         a, b = promote(a, b)
-        x = a.data if isinstance(a, Tensor) else a
-        y = b.data if isinstance(b, Tensor) else b
-        return _make_tensor(backend.as_array(op(x, y)), False, None)
+        return Compare.apply(a, b, rule)
+    compare.__name__ = compare.__qualname__ = rule
     return compare
 
 
-lt = _compare(lambda x, y: x < y)
-le = _compare(lambda x, y: x <= y)
-gt = _compare(lambda x, y: x > y)
-ge = _compare(lambda x, y: x >= y)
-eq = _compare(lambda x, y: x == y)
-ne = _compare(lambda x, y: x != y)
-logical_and = _compare(lambda x, y: xp.logical_and(x, y))
-logical_or = _compare(lambda x, y: xp.logical_or(x, y))
+lt, le, gt, ge, eq, ne = (_compare(r) for r in ("lt", "le", "gt", "ge", "eq", "ne"))
+logical_and, logical_or = _compare("logical_and"), _compare("logical_or")
 
 
 def logical_not(a):

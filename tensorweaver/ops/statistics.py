@@ -22,7 +22,7 @@ from tensorweaver.ops import elementwise as ew
 from tensorweaver.ops import reduction as red
 from tensorweaver.ops.cumulative import SelectAlong, ValuesIndices, _accumulating, _one_dim, _tensor, torch_aliases
 from tensorweaver.ops.pointwise import write_out
-from tensorweaver.ops.reduction import _expand_back, _expand_t, normalize_dims
+from tensorweaver.ops.reduction import _expand_back, _expand_t, _keepdims_t, normalize_dims
 from tensorweaver.tensor import Tensor, _make_tensor
 
 xp = backend.xp
@@ -82,6 +82,25 @@ class Norm(Function):
         if p == 2:
             return xp.where(zero, 0, g * a / safe)
         return xp.where(zero, 0, g * xp.sign(a) * (xp.abs(a) / safe) ** (p - 1))
+
+    def tensor_backward(self, grad, a, out):
+        # The same formulas on Tensors; the norm is recomputed as a recorded op (the saved one
+        # has the reduced dims kept, so it is not the graph's output).
+        g, p = _keepdims_t(grad, a.shape, self.axes, self.keepdim), self.p
+        sign = _make_tensor(xp.sign(a.data), False, None)
+        if p == 0:
+            return g * 0.0 * a.detach()
+        if p == 1:
+            return g * sign
+        if math.isinf(p):
+            hit = (xp.abs(a.data) == out.data).astype(a.data.dtype)
+            return g * sign * _make_tensor(hit / hit.sum(axis=self.axes, keepdims=True), False, None)
+        out = Norm.apply(a, p, self.axes, True)
+        zero = _make_tensor(out.data == 0, False, None)
+        safe = ew.where(zero, 1.0, out)
+        if p == 2:
+            return ew.where(zero, 0.0, g * a / safe)
+        return ew.where(zero, 0.0, g * sign * (ew.abs(a) / safe) ** (p - 1))
 
 
 @torch_aliases

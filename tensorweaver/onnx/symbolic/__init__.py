@@ -11,3 +11,4 @@ from tensorweaver.onnx.symbolic import conv_family  # noqa: F401,E402  (Conv1d/C
 from tensorweaver.onnx.symbolic import pointwise  # noqa: F401,E402  (more ops: ops/pointwise.py)
 from tensorweaver.onnx.symbolic import activations  # noqa: F401,E402  (ELU, Softplus, Hardtanh, PReLU, ...)
 from tensorweaver.onnx.symbolic import cumulative  # noqa: F401,E402  (prod, cumsum, norm, nansum, median, ...)
+from tensorweaver.onnx.symbolic import comparison  # noqa: F401,E402  (eq/lt/... masks, isinf, sort, topk)
