@@ -58,6 +58,14 @@ from tensorweaver.ops.comparison import (  # noqa: E402  (more ops: PyTorch's Co
     allclose, argsort, eq, equal, ge, greater, greater_equal, gt, isclose, isin, isinf, isneginf,
     isposinf, isreal, kthvalue, le, less, less_equal, lt, msort, ne, not_equal, sort, topk,
 )
+from tensorweaver.ops.other_ops import (  # noqa: E402  (more ops: PyTorch's Other Operations)
+    bincount, bucketize, cartesian_prod, combinations, diag, diag_embed, diagonal, diff, flip,
+    fliplr, flipud, histc, meshgrid, repeat_interleave, roll, rot90, searchsorted, trace,
+    tril_indices, triu_indices,
+)
+from tensorweaver.ops.linalg_more import (  # noqa: E402  (more ops: products, einsum, cdist)
+    addmm, addmv, baddbmm, bmm, cdist, cross, dot, einsum, ger, kron, mv, outer, tensordot, vdot,
+)
 
 clip = clamp
 mm = matmul

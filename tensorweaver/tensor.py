@@ -558,6 +558,8 @@ from tensorweaver.ops import sampling as _sampling  # noqa: E402  (generator= on
 from tensorweaver.ops import cumulative as _cum  # noqa: E402  (prod, cumsum, cummax, ...)
 from tensorweaver.ops import statistics as _stats  # noqa: E402  (norm, median, quantile, ...)
 from tensorweaver.ops import comparison as _cmp  # noqa: E402  (eq ... with out=, sort, topk, isclose, ...)
-for _family in (_pw, _sampling, _cum, _stats, _cmp):
+from tensorweaver.ops import other_ops as _other  # noqa: E402  (flip, roll, diff, diagonal, ...)
+from tensorweaver.ops import linalg_more as _lam  # noqa: E402  (dot, mv, bmm, addmm, kron, ...)
+for _family in (_pw, _sampling, _cum, _stats, _cmp, _other, _lam):
     for _name in _family.METHODS:
         setattr(Tensor, _name, getattr(_family, _name))

@@ -829,3 +829,4 @@ import parity_cases_sampling  # noqa: E402,F401
 import parity_cases_layers_more  # noqa: E402,F401  (extra layers and losses)
 import parity_cases_reductions  # noqa: E402,F401  (prod, cumsum, norm, median, quantile, ...)
 import parity_cases_comparison  # noqa: E402,F401  (eq/lt/... masks, sort, topk, isclose, ...)
+import parity_cases_other_ops  # noqa: E402,F401  (flip, roll, diag, einsum, cdist, bincount, ...)

@@ -12,3 +12,4 @@ from tensorweaver.onnx.symbolic import pointwise  # noqa: F401,E402  (more ops: 
 from tensorweaver.onnx.symbolic import activations  # noqa: F401,E402  (ELU, Softplus, Hardtanh, PReLU, ...)
 from tensorweaver.onnx.symbolic import cumulative  # noqa: F401,E402  (prod, cumsum, norm, nansum, median, ...)
 from tensorweaver.onnx.symbolic import comparison  # noqa: F401,E402  (eq/lt/... masks, isinf, sort, topk)
+from tensorweaver.onnx.symbolic import other_ops  # noqa: F401,E402  (flip, einsum, roll, bincount, ...)

@@ -1,0 +1,392 @@
+"""PyTorch's *Other Operations* that rearrange or index: ``flip``/``fliplr``/``flipud``, ``roll``,
+``rot90``, ``diff``, ``diagonal``/``trace``/``diag``/``diag_embed``, ``meshgrid``,
+``cartesian_prod``, ``combinations``, ``repeat_interleave``, ``tril_indices``/``triu_indices``,
+and the counting ops ``bincount``, ``histc``, ``searchsorted``, ``bucketize``.
+
+Most are written from recorded ops (slicing, indexing with constant index arrays, reshape,
+matmul with a constant 0/1 matrix), so their gradients, higher-order gradients and ONNX export
+come from those ops. ``flip`` and ``roll`` are one Function each. The counting ops return
+integers (no gradient) and are recorded ``Counting`` nodes, which ONNX export refuses clearly.
+
+Shapes::
+
+    flip(input, dims)            (*) -> (*)
+    diff(input, n, dim)          (*, m, *) -> (*, m - n, *)   (prepend/append add to m)
+    diagonal(input, offset, d1, d2)  (*, a, *, b, *) -> (*, *, *, k), k the diagonal's length
+    diag_embed(input, offset)    (*, n) -> (*, n + |offset|, n + |offset|)
+    meshgrid(t1 (n1), ..., tk (nk))  -> k tensors of shape (n1, ..., nk)  (indexing='ij')
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as _host_np   # host side only: constant index arrays and 0/1 matrices
+
+from tensorweaver import backend, dtypes
+from tensorweaver.autograd.function import Function
+from tensorweaver.ops import elementwise as ew
+from tensorweaver.ops import shape as sh
+from tensorweaver.ops.cumulative import _tensor
+from tensorweaver.ops.pointwise import write_out
+from tensorweaver.ops.reduction import normalize_dims
+from tensorweaver.tensor import Tensor, _make_tensor
+
+xp = backend.xp
+
+
+def _dims(dims, ndim, op):
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    out = normalize_dims(dims, ndim, op)
+    if len(out) != len(dims):
+        raise RuntimeError(f"{op}: dim {dims} appears multiple times in the list of dims")
+    return out
+
+
+def _const(host_array):
+    return _make_tensor(backend.from_host(host_array), False, None)
+
+
+# ---------------------------------------------------------------- flip, roll, rot90
+class Flip(Function):
+    """Reverse the order along ``dims``; its own adjoint."""
+
+    def forward(self, a, dims):
+        self.dims = dims
+        return xp.flip(a, dims) if dims else a.copy()
+
+    def backward(self, grad):
+        return xp.flip(grad, self.dims) if self.dims else grad
+
+    def tensor_backward(self, grad):
+        return Flip.apply(grad, self.dims)
+
+
+class Roll(Function):
+    """Shift elements by ``shifts`` along ``dims`` (wrapping around); backward shifts back."""
+
+    def forward(self, a, shifts, dims):
+        self.shifts, self.dims = shifts, dims
+        return xp.roll(a, shifts, axis=dims)
+
+    def backward(self, grad):
+        return xp.roll(grad, tuple(-s for s in self.shifts), axis=self.dims)
+
+    def tensor_backward(self, grad):
+        return Roll.apply(grad, tuple(-s for s in self.shifts), self.dims)
+
+
+def flip(input, dims):  # noqa: A002 (torch's names)
+    """Reverse ``input`` along each dim in ``dims`` (an int or a tuple)."""
+    x = _tensor(input)
+    return Flip.apply(x, _dims(dims, x.ndim, "flip") if x.ndim else ())
+
+
+def fliplr(input):  # noqa: A002
+    """Flip a tensor of at least 2 dims left-right (dim 1)."""
+    if _tensor(input).ndim < 2:
+        raise RuntimeError("fliplr: the input must have at least 2 dimensions")
+    return flip(input, 1)
+
+
+def flipud(input):  # noqa: A002
+    """Flip a tensor of at least 1 dim up-down (dim 0)."""
+    if _tensor(input).ndim < 1:
+        raise RuntimeError("flipud: the input must have at least 1 dimension")
+    return flip(input, 0)
+
+
+def roll(input, shifts, dims=None):  # noqa: A002
+    """Roll ``input`` by ``shifts`` along ``dims``; with ``dims=None`` the flattened tensor is
+    rolled and the shape restored."""
+    x = _tensor(input)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise RuntimeError(f"roll: {len(shifts)} shifts need as many dims; pass dims=")
+        return Roll.apply(x.reshape(-1), shifts, (0,)).reshape(x.shape)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts ({len(shifts)}) and dims ({len(dims)}) must have the same length")
+    return Roll.apply(x, shifts, tuple(normalize_dims(d, x.ndim, "roll")[0] for d in dims))
+
+
+def rot90(input, k=1, dims=(0, 1)):  # noqa: A002
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims``, from the first toward the
+    second dim (a flip and a transpose per quarter turn, as torch)."""
+    x = _tensor(input)
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90: expected exactly 2 dims, got {len(dims)}")
+    d0, d1 = (d % x.ndim for d in dims) if x.ndim >= 2 else (None, None)
+    if x.ndim < 2 or d0 == d1:
+        raise RuntimeError(f"rot90: dims must be two different dims of a tensor with at least 2 dims, got {dims}")
+    k %= 4
+    if k == 1:
+        return flip(x, d1).transpose(d0, d1)
+    if k == 2:
+        return flip(x, (d0, d1))
+    if k == 3:
+        return flip(x, d0).transpose(d0, d1)
+    return x * 1 if x.requires_grad else ew.clone(x)
+
+
+# ---------------------------------------------------------------- diff
+def _slice(x, d, start, stop):
+    return x[tuple(slice(start, stop) if i == d else slice(None) for i in range(x.ndim))]
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):  # noqa: A002
+    """The ``n``-th forward difference along ``dim``: ``out[i] = input[i + 1] - input[i]``,
+    after concatenating ``prepend`` and ``append``; bool inputs give ``!=``."""
+    x = _tensor(input)
+    if x.ndim == 0:
+        raise RuntimeError("diff: expected a tensor with at least 1 dimension")
+    (d,) = normalize_dims(dim, x.ndim, "diff")
+    parts = [p if isinstance(p, Tensor) else Tensor(p) for p in (prepend, x, append) if p is not None]
+    if len(parts) > 1:
+        x = sh.cat(parts, d)
+    for _ in range(n):
+        if x.shape[d] == 0:
+            break
+        hi, lo = _slice(x, d, 1, None), _slice(x, d, 0, -1)
+        x = ew.ne(hi, lo) if x.dtype.kind == "b" else hi - lo
+    return x
+
+
+# ---------------------------------------------------------------- diagonals
+def _diagonal_index(rows, cols, offset):
+    i = _host_np.arange(max(0, -offset), min(rows, cols - offset)) if rows and cols else _host_np.zeros(0, int)
+    return i, i + offset
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):  # noqa: A002
+    """The diagonal of the (``dim1``, ``dim2``) planes, as a new last dim (a copy here: tensors
+    do not share memory with torch's view semantics)."""
+    x = _tensor(input)
+    d1, d2 = (normalize_dims(d, x.ndim, "diagonal")[0] for d in (dim1, dim2))
+    if d1 == d2:
+        raise RuntimeError(f"diagonal: dim1 and dim2 cannot be the same dim ({dim1})")
+    rest = tuple(i for i in range(x.ndim) if i not in (d1, d2))
+    moved = x.permute(rest + (d1, d2))
+    rows, cols = _diagonal_index(x.shape[d1], x.shape[d2], offset)
+    return moved[(Ellipsis, backend.from_host(rows), backend.from_host(cols))]
+
+
+def trace(input):  # noqa: A002
+    """Sum of the main diagonal of a 2-D tensor."""
+    x = _tensor(input)
+    if x.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix (2 dims), got {x.ndim} dims")
+    d = diagonal(x)
+    return (d.long() if x.dtype.kind in "iub" else d).sum()
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):  # noqa: A002
+    """Matrices with ``input``'s last dim on their ``offset`` diagonal (zeros elsewhere), in the
+    (``dim1``, ``dim2``) planes of the result: ``(*, n) -> (*, m, m)``, m = n + |offset|.
+    Written as a matmul with a constant 0/1 matrix, so every order of gradient follows."""
+    x = _tensor(input)
+    n = x.shape[-1] if x.ndim else 1
+    m = n + abs(offset)
+    place = _host_np.zeros((n, m * m), dtype=_host_np.dtype(x.dtype))
+    rows, cols = _diagonal_index(m, m, offset)
+    place[_host_np.arange(n), rows * m + cols] = 1
+    out = (x.reshape(x.shape[:-1] + (1, n)) @ _const(place)).reshape(x.shape[:-1] + (m, m))
+    nd = out.ndim
+    d1, d2 = dim1 % nd, dim2 % nd
+    if d1 == d2:
+        raise RuntimeError(f"diag_embed: dim1 and dim2 cannot be the same dim ({dim1})")
+    if (d1, d2) == (nd - 2, nd - 1):
+        return out
+    batch = list(range(nd - 2))
+    perm = [None] * nd
+    perm[d1], perm[d2] = nd - 2, nd - 1
+    it = iter(batch)
+    perm = [p if p is not None else next(it) for p in perm]
+    return out.permute(tuple(perm))
+
+
+def diag(input, diagonal=0, *, out=None):  # noqa: A002
+    """1-D input: the square matrix with it on the ``diagonal``-th diagonal; 2-D input: that
+    diagonal as a 1-D tensor."""
+    x = _tensor(input)
+    if x.ndim == 1:
+        return write_out(diag_embed(x, diagonal), out)
+    if x.ndim == 2:
+        return write_out(globals()["diagonal"](x, diagonal), out)
+    raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got {x.ndim} dims")
+
+
+# ---------------------------------------------------------------- grids and combinations
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-D tensors: with ``indexing='ij'`` the k-th output varies along
+    dim k; ``'xy'`` swaps the first two dims (as NumPy)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    ts = [_tensor(t).reshape(-1) if _tensor(t).ndim == 0 else _tensor(t) for t in tensors]
+    for i, t in enumerate(ts):
+        if t.ndim != 1:
+            raise RuntimeError(f"meshgrid: expected 0-D or 1-D tensors, tensor {i} has {t.ndim} dims")
+    if indexing == "xy" and len(ts) >= 2:
+        ts[0], ts[1] = ts[1], ts[0]
+    sizes = tuple(t.shape[0] for t in ts)
+    grids = []
+    for k, t in enumerate(ts):
+        shape = [1] * len(ts)
+        shape[k] = sizes[k]
+        grids.append(t.reshape(tuple(shape)).expand(*sizes))
+    if indexing == "xy" and len(ts) >= 2:
+        grids[0], grids[1] = grids[1], grids[0]      # shape (n2, n1, ...), as NumPy's 'xy'
+    return tuple(grids)
+
+
+def cartesian_prod(*tensors):
+    """Every combination of one element from each 1-D tensor: ``(n1 * ... * nk, k)`` (1-D for k=1)."""
+    if len(tensors) == 1:
+        return _tensor(tensors[0]) * 1
+    grids = meshgrid(*tensors, indexing="ij")
+    return sh.stack([g.reshape(-1) for g in grids], 1)
+
+
+def combinations(input, r=2, with_replacement=False):  # noqa: A002
+    """The length-``r`` combinations of a 1-D tensor's elements, as rows: ``(C, r)``."""
+    x = _tensor(input)
+    if x.ndim != 1:
+        raise RuntimeError(f"combinations: expected a 1-D tensor, got {x.ndim} dims")
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    index = _host_np.array(list(pick(range(x.shape[0]), r)), dtype=_host_np.int64).reshape(-1, r)
+    if index.shape[0] == 0:
+        return x[backend.from_host(_host_np.zeros(0, _host_np.int64))].reshape(0, r) if r else x[:0]
+    return x[backend.from_host(index.reshape(-1))].reshape(index.shape)
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):  # noqa: A002
+    """Repeat each element ``repeats`` times (an int or a 1-D tensor, one count per element)
+    along ``dim`` (the flattened tensor by default). ``repeat_interleave(counts)`` alone gives
+    ``arange(len(counts))`` repeated by ``counts``."""
+    if repeats is None:
+        counts = backend.to_host(_tensor(input).data).astype(_host_np.int64)
+        return _const(_host_np.repeat(_host_np.arange(counts.shape[0]), counts))
+    x = _tensor(input)
+    if dim is None:
+        x, d = x.reshape(-1), 0
+    else:
+        (d,) = normalize_dims(dim, x.ndim, "repeat_interleave")
+    counts = backend.to_host(repeats.data) if isinstance(repeats, Tensor) else repeats
+    counts = _host_np.broadcast_to(_host_np.asarray(counts, dtype=_host_np.int64), (x.shape[d],))
+    if (counts < 0).any():
+        raise RuntimeError("repeat_interleave: repeats must be non-negative")
+    index = backend.from_host(_host_np.repeat(_host_np.arange(x.shape[d]), counts))
+    return x[tuple(index if i == d else slice(None) for i in range(x.ndim))]
+
+
+def _triangle_indices(row, col, offset, lower, dtype):
+    r, c = _host_np.indices((row, col)).reshape(2, -1)
+    keep = (c - r <= offset) if lower else (c - r >= offset)
+    return _make_tensor(backend.from_host(_host_np.stack([r[keep], c[keep]]).astype(
+        _host_np.dtype(dtype or dtypes.int64))), False, None)
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """The (row, col) coordinates of the lower triangle of a ``row x col`` matrix: ``(2, N)``."""
+    return _triangle_indices(row, col, offset, True, dtype)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """The (row, col) coordinates of the upper triangle of a ``row x col`` matrix: ``(2, N)``."""
+    return _triangle_indices(row, col, offset, False, dtype)
+
+
+# ---------------------------------------------------------------- counting (no gradient)
+class Counting(Function):
+    """An integer-valued op (``bincount``, ``histc``, ``searchsorted``, ``bucketize``): recorded
+    so that ONNX export names it and refuses, never differentiable."""
+    differentiable = False
+
+    def forward(self, *arrays, op, rule):
+        self.op = op
+        return backend.as_array(rule(*arrays))
+
+
+def bincount(input, weights=None, minlength=0):  # noqa: A002
+    """How often each value 0..max occurs in a 1-D non-negative integer tensor (with
+    ``weights``: their sums, in the weights' float dtype)."""
+    x = _tensor(input)
+    if x.ndim != 1 or x.dtype.kind not in "iu":
+        raise RuntimeError(f"bincount: expected a 1-D integer tensor, got {x.ndim}-D {x.dtype}")
+    if x.numel() and int(x.data.min()) < 0:
+        raise RuntimeError("bincount: the input must be non-negative")
+    size = max(int(x.data.max()) + 1 if x.numel() else 0, minlength)
+    if weights is None:
+        return Counting.apply(x, op="bincount", rule=lambda a: backend.scatter_add(
+            (size,), (a,), xp.ones(a.shape, dtype=dtypes.int64), dtypes.int64))
+    w = _tensor(weights)
+    out_dtype = w.dtype if w.dtype.kind == "f" else dtypes.float64
+    return Counting.apply(x, w, op="bincount", rule=lambda a, b: backend.scatter_add(
+        (size,), (a,), b.astype(out_dtype), out_dtype))
+
+
+def histc(input, bins=100, min=0, max=0, *, out=None):  # noqa: A002
+    """Histogram with ``bins`` equal bins over [min, max] (the data's range if both are 0);
+    elements outside are ignored, the last bin includes ``max``."""
+    x = _tensor(input)
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"histc: expected a floating point tensor, got {x.dtype}")
+    lo, hi = float(min), float(max)
+    if lo == hi and x.numel():
+        lo, hi = float(x.data.min()), float(x.data.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError(f"histc: max ({max}) must be larger than min ({min})")
+
+    def rule(a):
+        flat = a.reshape(-1)
+        inside = (flat >= lo) & (flat <= hi)
+        pos = xp.floor((flat - lo) * (bins / (hi - lo))).astype(dtypes.int64)
+        pos = xp.where(pos >= bins, bins - 1, pos)          # max itself goes in the last bin
+        pos = xp.where(inside, pos, 0)
+        return backend.scatter_add((bins,), (pos,), inside.astype(a.dtype), a.dtype)
+
+    return write_out(Counting.apply(x, op="histc", rule=rule), out)
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):  # noqa: A002
+    """For each value of ``input``, the index where it would be inserted into the sorted last
+    dim of ``sorted_sequence`` to keep it sorted (``right``: after equal values)."""
+    seq = _tensor(sorted_sequence)
+    vals = input if isinstance(input, Tensor) else Tensor(input)
+    if side is not None:
+        if side not in ("left", "right"):
+            raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+        right = side == "right"
+    if sorter is not None:
+        seq = seq.gather(-1, sorter)
+    if seq.ndim > 1 and seq.shape[:-1] != vals.shape[:-1]:
+        raise RuntimeError(f"searchsorted: the leading dims of sorted_sequence {seq.shape} and input "
+                           f"{vals.shape} must match (or sorted_sequence must be 1-D)")
+    dtype = dtypes.int32 if out_int32 else dtypes.int64
+
+    def rule(s, v):
+        # Count the sequence values below (or not above) each value: O(len(s)) per value.
+        v_ = v.reshape(v.shape + (1,))
+        s_ = s.reshape(s.shape[:-1] + (1,) * (v.ndim - s.ndim + 1) + s.shape[-1:]) if s.ndim == 1 else \
+            s.reshape(s.shape[:-1] + (1,) + s.shape[-1:])
+        return ((s_ <= v_) if right else (s_ < v_)).sum(axis=-1).astype(dtype)
+
+    return Counting.apply(seq, vals, op="searchsorted", rule=rule)
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):  # noqa: A002
+    """The index of the bucket (given by the sorted 1-D ``boundaries``) each value falls in
+    (``right=False``: boundaries[i-1] < x <= boundaries[i])."""
+    b = _tensor(boundaries)
+    if b.ndim != 1:
+        raise RuntimeError(f"bucketize: boundaries must be 1-D, got {b.ndim} dims")
+    return write_out(searchsorted(b, input, out_int32=out_int32, right=right), out)
+
+
+# The Tensor methods these functions are.
+METHODS = ("flip fliplr flipud roll rot90 diff diagonal trace diag diag_embed repeat_interleave "
+           "bincount histc").split()
