@@ -66,6 +66,10 @@ from tensorweaver.ops.other_ops import (  # noqa: E402  (more ops: PyTorch's Oth
 from tensorweaver.ops.linalg_more import (  # noqa: E402  (more ops: products, einsum, cdist)
     addmm, addmv, baddbmm, bmm, cdist, cross, dot, einsum, ger, kron, mv, outer, tensordot, vdot,
 )
+from tensorweaver.ops.joining import (  # noqa: E402  (more ops: Indexing, Slicing, Joining; where(cond))
+    argwhere, column_stack, dstack, hstack, index_select, masked_select, moveaxis, movedim, narrow,
+    nonzero, row_stack, swapaxes, swapdims, take, take_along_dim, tile, unbind, vstack, where,
+)
 
 clip = clamp
 mm = matmul

@@ -560,6 +560,7 @@ from tensorweaver.ops import statistics as _stats  # noqa: E402  (norm, median, 
 from tensorweaver.ops import comparison as _cmp  # noqa: E402  (eq ... with out=, sort, topk, isclose, ...)
 from tensorweaver.ops import other_ops as _other  # noqa: E402  (flip, roll, diff, diagonal, ...)
 from tensorweaver.ops import linalg_more as _lam  # noqa: E402  (dot, mv, bmm, addmm, kron, ...)
-for _family in (_pw, _sampling, _cum, _stats, _cmp, _other, _lam):
+from tensorweaver.ops import joining as _join  # noqa: E402  (index_select, narrow, movedim, tile, ...)
+for _family in (_pw, _sampling, _cum, _stats, _cmp, _other, _lam, _join):
     for _name in _family.METHODS:
         setattr(Tensor, _name, getattr(_family, _name))

@@ -13,3 +13,4 @@ from tensorweaver.onnx.symbolic import activations  # noqa: F401,E402  (ELU, Sof
 from tensorweaver.onnx.symbolic import cumulative  # noqa: F401,E402  (prod, cumsum, norm, nansum, median, ...)
 from tensorweaver.onnx.symbolic import comparison  # noqa: F401,E402  (eq/lt/... masks, isinf, sort, topk)
 from tensorweaver.onnx.symbolic import other_ops  # noqa: F401,E402  (flip, einsum, roll, bincount, ...)
+from tensorweaver.onnx.symbolic import joining  # noqa: F401,E402  (nonzero)

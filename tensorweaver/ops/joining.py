@@ -1,0 +1,250 @@
+"""PyTorch's *Indexing, Slicing, Joining, Mutating Ops* beyond ``shape.py`` and ``indexing.py``:
+``index_select``, ``masked_select``, ``narrow``, ``take``, ``take_along_dim``, ``unbind``,
+``movedim``/``moveaxis``, ``swapaxes``/``swapdims``, ``hstack``/``vstack``/``dstack``/
+``column_stack``/``row_stack``, ``tile``, ``repeat``, ``nonzero``/``argwhere`` and the
+one-argument ``where(condition)``.
+
+All but ``nonzero`` are written from recorded ops (indexing with an index array, narrow,
+permute, reshape, expand, cat), so their gradients and ONNX export come from those.
+``nonzero`` is a recorded node without gradient, exported as ONNX NonZero.
+
+Shapes::
+
+    index_select(input, dim, index (k))   (*, n, *) -> (*, k, *)
+    masked_select(input, mask)            (*) -> (number of True,)
+    take_along_dim(input, indices, dim)   gather with broadcasting
+    movedim(input, source, destination)   a permutation
+    tile(input, dims) / repeat(*sizes)    (*s) -> (*s * dims)
+    nonzero(input)                        (*) -> (N, ndim) int64
+"""
+from __future__ import annotations
+
+import numpy as _host_np   # host side only: broadcast shapes
+
+from tensorweaver import backend, dtypes
+from tensorweaver.autograd.function import Function
+from tensorweaver.ops import elementwise as ew
+from tensorweaver.ops import indexing as ix
+from tensorweaver.ops import shape as sh
+from tensorweaver.ops.cumulative import _tensor
+from tensorweaver.ops.pointwise import write_out
+from tensorweaver.ops.reduction import normalize_dims
+from tensorweaver.tensor import Tensor, _make_tensor
+
+xp = backend.xp
+
+
+def _dim(dim, ndim, op):
+    return normalize_dims(dim, ndim, op)[0]
+
+
+def _index_array(index, op):
+    data = index.data if isinstance(index, Tensor) else xp.asarray(index)
+    if data.dtype.kind not in "iu":
+        raise TypeError(f"{op}: the index must be an integer tensor, got {data.dtype}")
+    return data
+
+
+def index_select(input, dim, index, *, out=None):  # noqa: A002 (torch's names)
+    """The entries of ``input`` at ``index`` (a 1-D integer tensor) along ``dim``."""
+    x = _tensor(input)
+    idx = _index_array(index, "index_select")
+    if idx.ndim > 1:
+        raise IndexError(f"index_select: the index must be 0-D or 1-D, got {idx.ndim} dims")
+    d = _dim(dim, max(x.ndim, 1), "index_select")
+    if x.ndim == 0:
+        return write_out(x.reshape(1)[idx.reshape(-1)].reshape(()), out)
+    return write_out(x[tuple(idx.reshape(-1) if i == d else slice(None) for i in range(x.ndim))], out)
+
+
+def masked_select(input, mask, *, out=None):  # noqa: A002
+    """A 1-D tensor of the elements where ``mask`` (broadcast with ``input``) is True."""
+    x, m = _tensor(input), _tensor(mask)
+    if m.dtype.kind != "b":
+        raise TypeError(f"masked_select: the mask must be a bool tensor, got {m.dtype}")
+    shape = _host_np.broadcast_shapes(x.shape, m.shape)
+    x = x.expand(*shape) if tuple(x.shape) != tuple(shape) else x
+    mask_data = xp.broadcast_to(m.data, shape)
+    return write_out(x[mask_data], out)
+
+
+def narrow(input, dim, start, length):  # noqa: A002
+    """``input`` restricted to ``start:start + length`` along ``dim`` (``start`` may be negative)."""
+    x = _tensor(input)
+    d = _dim(dim, x.ndim, "narrow")
+    n = x.shape[d]
+    start = int(start.item() if isinstance(start, Tensor) else start)
+    if start < 0:
+        start += n
+    if not (0 <= start <= n and 0 <= length and start + length <= n):
+        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dim {dim} of size {n}")
+    return sh.Narrow.apply(x, d, start, length)
+
+
+def take(input, index):  # noqa: A002
+    """``input`` as if flattened, at ``index`` (any shape; the result has its shape)."""
+    x = _tensor(input)
+    idx = _index_array(index, "take")
+    n = x.numel()
+    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
+        raise IndexError(f"take: an index is out of range for a tensor of {n} elements")
+    return x.reshape(-1)[idx.reshape(-1)].reshape(tuple(idx.shape))
+
+
+def take_along_dim(input, indices, dim=None, *, out=None):  # noqa: A002
+    """Pick ``input``'s values at ``indices`` along ``dim`` (gather with broadcasting of the
+    other dims); ``dim=None`` works on the flattened tensor."""
+    x = _tensor(input)
+    idx = _tensor(indices)
+    if dim is None:
+        return write_out(ix.gather(x.reshape(-1), 0, idx.reshape(-1)), out)
+    d = _dim(dim, x.ndim, "take_along_dim")
+    xs, ids = list(x.shape), list(idx.shape)
+    xs[d] = ids[d] = 1
+    common = list(_host_np.broadcast_shapes(tuple(xs), tuple(ids)))
+    x_shape, i_shape = list(common), list(common)
+    x_shape[d], i_shape[d] = x.shape[d], idx.shape[d]
+    x = x.expand(*x_shape) if tuple(x.shape) != tuple(x_shape) else x
+    idx = _make_tensor(xp.broadcast_to(idx.data, tuple(i_shape)).copy(), False, None)
+    return write_out(ix.gather(x, d, idx), out)
+
+
+def unbind(input, dim=0):  # noqa: A002
+    """The slices of ``input`` along ``dim``, as a tuple (``dim`` removed)."""
+    x = _tensor(input)
+    d = _dim(dim, x.ndim, "unbind")
+    return tuple(sh.Narrow.apply(x, d, i, 1).squeeze(d) for i in range(x.shape[d]))
+
+
+def movedim(input, source, destination):  # noqa: A002
+    """Move the dims ``source`` to positions ``destination`` (ints or sequences); the other
+    dims keep their order."""
+    x = _tensor(input)
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: source ({len(src)} dims) and destination ({len(dst)} dims) "
+                           "must have the same length")
+    src = [_dim(s, x.ndim, "movedim") for s in src]
+    dst = [_dim(t, x.ndim, "movedim") for t in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError("movedim: repeated dim in source or destination")
+    order = [None] * x.ndim
+    for s, t in zip(src, dst):
+        order[t] = s
+    rest = iter(i for i in range(x.ndim) if i not in src)
+    order = [o if o is not None else next(rest) for o in order]
+    return x.permute(tuple(order))
+
+
+moveaxis = movedim
+
+
+def swapaxes(input, axis0, axis1):  # noqa: A002
+    """``transpose(input, axis0, axis1)``."""
+    return sh.transpose(_tensor(input), axis0, axis1)
+
+
+def swapdims(input, dim0, dim1):  # noqa: A002
+    return sh.transpose(_tensor(input), dim0, dim1)
+
+
+def _at_least(t, n):
+    t = _tensor(t)
+    if t.ndim >= n:
+        return t
+    if n == 2:
+        return t.reshape((1,) * (2 - t.ndim) + t.shape)
+    if n == 3:   # (n) -> (1, n, 1); (m, n) -> (m, n, 1), as NumPy's atleast_3d
+        return t.reshape((1, t.numel(), 1) if t.ndim < 2 else t.shape + (1,))
+    return t.reshape(1) if t.ndim == 0 else t
+
+
+def hstack(tensors, *, out=None):
+    """Concatenate along dim 1 (dim 0 for 1-D tensors)."""
+    ts = [_at_least(t, 1) for t in tensors]
+    return write_out(sh.cat(ts, 0 if ts[0].ndim == 1 else 1), out)
+
+
+def vstack(tensors, *, out=None):
+    """Concatenate along dim 0 after making every tensor at least 2-D."""
+    return write_out(sh.cat([_at_least(t, 2) for t in tensors], 0), out)
+
+
+row_stack = vstack
+
+
+def dstack(tensors, *, out=None):
+    """Concatenate along dim 2 after making every tensor at least 3-D."""
+    return write_out(sh.cat([_at_least(t, 3) for t in tensors], 2), out)
+
+
+def column_stack(tensors, *, out=None):
+    """1-D and 0-D tensors become columns ``(n, 1)``; then concatenate along dim 1."""
+    ts = [_tensor(t) for t in tensors]
+    ts = [t.reshape(t.numel(), 1) if t.ndim < 2 else t for t in ts]
+    return write_out(sh.cat(ts, 1), out)
+
+
+def repeat(input, *sizes):  # noqa: A002
+    """``Tensor.repeat``: tile ``input`` ``sizes[i]`` times along each dim (leading new dims
+    when ``sizes`` is longer than the shape)."""
+    x = _tensor(input)
+    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+        sizes = tuple(sizes[0])
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"repeat: {len(sizes)} repeat counts for a tensor with {x.ndim} dims; "
+                           "give at least one per dim")
+    shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+    # (s0, s1, ...) -> (1, s0, 1, s1, ...) expanded to (r0, s0, r1, s1, ...) -> (r0*s0, r1*s1, ...)
+    inter = sum(((1, n) for n in shape), ())
+    big = sum(((r, n) for r, n in zip(sizes, shape)), ())
+    return x.reshape(inter).expand(*big).reshape(tuple(r * n for r, n in zip(sizes, shape)))
+
+
+def tile(input, dims):  # noqa: A002
+    """``repeat`` with ``dims`` padded with leading 1s to the input's number of dims."""
+    x = _tensor(input)
+    dims = tuple(dims) if not isinstance(dims, int) else (dims,)
+    return repeat(x, (1,) * (x.ndim - len(dims)) + dims)
+
+
+class NonZero(Function):
+    """The coordinates of the nonzero elements, ``(N, ndim)`` int64 (no gradient)."""
+    differentiable = False
+
+    def forward(self, a):
+        return backend.as_array(xp.stack(xp.nonzero(a), axis=1).astype(dtypes.int64)) if a.ndim else \
+            xp.zeros((int(bool(a)), 0), dtype=dtypes.int64)
+
+
+def nonzero(input, *, out=None, as_tuple=False):  # noqa: A002
+    """Coordinates of the nonzero elements: ``(N, ndim)``, or with ``as_tuple=True`` one 1-D
+    tensor per dim."""
+    x = _tensor(input)
+    coords = NonZero.apply(x)
+    if as_tuple:
+        if x.ndim == 0:
+            return (_make_tensor(xp.zeros(int(bool(x.data)), dtype=dtypes.int64), False, None),)
+        return tuple(coords[:, i] for i in range(x.ndim))
+    return write_out(coords, out)
+
+
+def argwhere(input):  # noqa: A002
+    """``nonzero(input)``: ``(N, ndim)`` int64 coordinates."""
+    return nonzero(input)
+
+
+def where(condition, input=None, other=None, *, out=None):  # noqa: A002
+    """``where(condition, input, other)`` picks elementwise; ``where(condition)`` alone is
+    ``nonzero(condition, as_tuple=True)``."""
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither (where(condition) is nonzero)")
+    return write_out(ew.where(condition, input, other), out)
+
+
+# The Tensor methods these functions are (torch has no Tensor.hstack ... : functions only).
+METHODS = ("index_select masked_select narrow take take_along_dim unbind movedim moveaxis swapaxes "
+           "swapdims tile repeat nonzero argwhere").split()
