@@ -827,6 +827,7 @@ import parity_cases_conv_family  # noqa: E402,F401  (the convolution family's ca
 import parity_cases_pointwise  # noqa: E402,F401
 import parity_cases_sampling  # noqa: E402,F401
 import parity_cases_layers_more  # noqa: E402,F401  (extra layers and losses)
+import parity_cases_autograd  # noqa: E402,F401  (in-place ops, .data updates, higher-order gradients)
 import parity_cases_reductions  # noqa: E402,F401  (prod, cumsum, norm, median, quantile, ...)
 import parity_cases_comparison  # noqa: E402,F401  (eq/lt/... masks, sort, topk, isclose, ...)
 import parity_cases_other_ops  # noqa: E402,F401  (flip, roll, diag, einsum, cdist, bincount, ...)
