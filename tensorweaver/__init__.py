@@ -51,24 +51,26 @@ from tensorweaver.ops.cumulative import (  # noqa: E402  (more ops: products and
     cummax, cummin, cumprod, cumsum, logcumsumexp, prod,
 )
 from tensorweaver.ops.statistics import (  # noqa: E402  (more ops: norms, NaN-ignoring and order statistics)
-    aminmax, count_nonzero, median, mode, nanmean, nanmedian, nanquantile, nansum, norm, quantile,
-    std_mean, var_mean,
+    aminmax, count_nonzero, dist, median, mode, nanmean, nanmedian, nanquantile, nansum, norm,
+    quantile, std_mean, var_mean,
 )
 from tensorweaver.ops.comparison import (  # noqa: E402  (more ops: PyTorch's Comparison Ops; eq ... take out=)
     allclose, argsort, eq, equal, ge, greater, greater_equal, gt, isclose, isin, isinf, isneginf,
     isposinf, isreal, kthvalue, le, less, less_equal, lt, msort, ne, not_equal, sort, topk,
 )
 from tensorweaver.ops.other_ops import (  # noqa: E402  (more ops: PyTorch's Other Operations)
-    bincount, bucketize, cartesian_prod, combinations, diag, diag_embed, diagonal, diff, flip,
-    fliplr, flipud, histc, meshgrid, repeat_interleave, roll, rot90, searchsorted, trace,
-    tril_indices, triu_indices,
+    atleast_1d, atleast_2d, atleast_3d, bincount, broadcast_shapes, broadcast_tensors, bucketize,
+    cartesian_prod, clone, combinations, diag, diag_embed, diagflat, diagonal, diff, flip, fliplr,
+    flipud, histc, meshgrid, repeat_interleave, roll, rot90, searchsorted, trace, tril_indices,
+    triu_indices,
 )
 from tensorweaver.ops.linalg_more import (  # noqa: E402  (more ops: products, einsum, cdist)
     addmm, addmv, baddbmm, bmm, cdist, cross, dot, einsum, ger, kron, mv, outer, tensordot, vdot,
 )
 from tensorweaver.ops.joining import (  # noqa: E402  (more ops: Indexing, Slicing, Joining; where(cond))
-    argwhere, column_stack, dstack, hstack, index_select, masked_select, moveaxis, movedim, narrow,
-    nonzero, row_stack, swapaxes, swapdims, take, take_along_dim, tile, unbind, vstack, where,
+    adjoint, argwhere, column_stack, concat, dsplit, dstack, hsplit, hstack, index_select,
+    masked_select, moveaxis, movedim, narrow, nonzero, ravel, row_stack, select, swapaxes, swapdims,
+    t, take, take_along_dim, tensor_split, tile, unbind, unflatten, vsplit, vstack, where,
 )
 
 clip = clamp

@@ -129,3 +129,40 @@ def test_bad_input_errors_name_the_problem():
         x.repeat(2)
     with pytest.raises(TypeError, match="give both input and other"):
         tw.where(x > 0, x)
+
+
+SPLITS = [("select", (r(4, 6),), (1, -2)), ("tensor_split", (r(10, 2),), (3,)), ("tensor_split", (r(10, 2),), ([2, 7, 4, 12],)),
+          ("tensor_split", (r(2, 7),), (2, 1)), ("hsplit", (r(4, 6),), (3,)), ("hsplit", (r(6),), ([1, 4],)),
+          ("vsplit", (r(4, 6),), ([1],)), ("dsplit", (r(2, 3, 4),), (2,)), ("ravel", (r(3, 4),), ()),
+          ("unflatten", (r(3, 12),), (1, (2, -1, 3))), ("t", (r(3, 4),), ()), ("t", (r(4),), ()),
+          ("adjoint", (r(2, 3, 4),), ()), ("concat", ([r(2, 3), r(1, 3)],), ())]
+
+
+@pytest.mark.parametrize("name, arrays, args", SPLITS, ids=[f"{c[0]}-{i}" for i, c in enumerate(SPLITS)])
+def test_splits_and_views_match_torch(name, arrays, args):
+    ours, theirs = _leaves(list(arrays), tw), _leaves(list(arrays), torch)
+    out, ref = getattr(tw, name)(*ours, *args), getattr(torch, name)(*theirs, *args)
+    outs, refs = (out, ref) if isinstance(ref, tuple) else ((out,), (ref,))
+    assert len(outs) == len(refs)
+    total_o, total_t = 0, 0
+    for k, (o, t) in enumerate(zip(outs, refs)):
+        assert o.shape == tuple(t.shape)
+        np.testing.assert_array_equal(o.detach().numpy(), t.detach().numpy())
+        total_o, total_t = total_o + (o * (k + 1)).sum(), total_t + (t * (k + 1)).sum()
+    total_o.backward()
+    total_t.backward()
+    for o, t in zip(_flat(ours), _flat(theirs)):
+        np.testing.assert_array_equal(o.grad.numpy(), t.grad.numpy())
+    if hasattr(torch.Tensor, name) and not isinstance(arrays[0], list):
+        method = getattr(tw.tensor(arrays[0]), name)(*args)
+        np.testing.assert_array_equal((method if isinstance(method, tuple) else (method,))[0].numpy(),
+                                      refs[0].detach().numpy())
+
+
+def test_split_errors_name_the_problem():
+    with pytest.raises(RuntimeError, match="hsplit: dim 1 of size 5 is not divisible into 2 equal sections"):
+        tw.hsplit(tw.randn(2, 5), 2)
+    with pytest.raises(IndexError, match="select: index 4 is out of range for dim 0 of size 4"):
+        tw.select(tw.randn(4), 0, 4)
+    with pytest.raises(RuntimeError, match="unflatten: sizes \\(2, 4\\) do not multiply"):
+        tw.unflatten(tw.randn(3, 6), 1, (2, 4))

@@ -180,3 +180,40 @@ def test_bad_input_errors_name_the_problem():
         tw.rot90(tw.randn(3, 3), 1, (0, 0))
     with pytest.raises(RuntimeError, match="flip: dim"):
         tw.flip(tw.randn(3, 3), (0, 0))
+
+
+def test_shape_helpers_diagflat_dist_clone_match_torch():
+    x = r(2, 3)
+    for name in ("atleast_1d", "atleast_2d", "atleast_3d"):
+        for shape in ((), (3,), (2, 3), (2, 3, 4)):
+            a = r(*shape)
+            assert getattr(tw, name)(tw.tensor(a)).shape == tuple(getattr(torch, name)(torch.tensor(a)).shape)
+        several = getattr(tw, name)(tw.tensor(r(3)), tw.tensor(r(2, 2)))
+        assert [s.shape for s in several] == [tuple(s.shape) for s in getattr(torch, name)(torch.tensor(r(3)), torch.tensor(r(2, 2)))]
+    assert tw.broadcast_shapes((3, 1), (4,), 1) == tuple(torch.broadcast_shapes((3, 1), (4,), 1))
+    with pytest.raises(RuntimeError, match="cannot be broadcast together"):
+        tw.broadcast_shapes((3,), (4,))
+    a, b = tw.broadcast_tensors(tw.tensor(r(3, 1)), tw.tensor(r(4)))
+    assert a.shape == b.shape == (3, 4)
+    for args in ((x, 0), (x, 1), (r(4), -2)):
+        ours, theirs = tw.tensor(args[0], requires_grad=True), torch.tensor(args[0], requires_grad=True)
+        out, ref = tw.diagflat(ours, args[1]), torch.diagflat(theirs, args[1])
+        np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
+        out.sum().backward()
+        ref.sum().backward()
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+    y = r(2, 3)
+    for p in (2, 1, 3.5, float("inf")):
+        ours, theirs = tw.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out, ref = tw.dist(ours, tw.tensor(y), p), torch.dist(theirs, torch.tensor(y), p)
+        np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+        out.backward()
+        ref.backward()
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12)
+    c = tw.tensor(x, requires_grad=True)
+    d = tw.clone(c)
+    assert d is not c and np.array_equal(d.detach().numpy(), x)
+    (d * 2).sum().backward()
+    np.testing.assert_array_equal(c.grad.numpy(), np.full(x.shape, 2.0))
+    np.testing.assert_array_equal(tw.tensor([1.0, float("nan")]).isnan().numpy(), [False, True])
+    np.testing.assert_array_equal(tw.tensor([1.0, float("inf")]).isfinite().numpy(), [True, False])

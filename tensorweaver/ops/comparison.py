@@ -198,6 +198,9 @@ def kthvalue(input, k, dim=-1, keepdim=False, *, out=None):  # noqa: A002
     return _finish(x, values, index, out)
 
 
+isnan, isfinite = ew.isnan, ew.isfinite     # (functions in elementwise.py; methods here)
+
+
 # The Tensor methods these functions are (torch has no Tensor.isin).
 METHODS = ("eq ne not_equal lt less le less_equal gt greater ge greater_equal isinf isposinf "
-           "isneginf isreal isclose allclose equal sort argsort msort topk kthvalue").split()
+           "isneginf isreal isnan isfinite isclose allclose equal sort argsort msort topk kthvalue").split()

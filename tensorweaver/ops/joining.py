@@ -19,6 +19,8 @@ Shapes::
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as _host_np   # host side only: broadcast shapes
 
 from tensorweaver import backend, dtypes
@@ -245,6 +247,100 @@ def where(condition, input=None, other=None, *, out=None):  # noqa: A002
     return write_out(ew.where(condition, input, other), out)
 
 
+def select(input, dim, index):  # noqa: A002
+    """The slice at ``index`` along ``dim``, with that dim removed (``x[:, index]`` for dim 1)."""
+    x = _tensor(input)
+    d = _dim(dim, x.ndim, "select")
+    n = x.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select: index {index} is out of range for dim {dim} of size {n}")
+    return sh.Narrow.apply(x, d, index % n, 1).squeeze(d)
+
+
+def tensor_split(input, indices_or_sections, dim=0):  # noqa: A002
+    """Split into ``n`` nearly equal parts (an int: the first ``size % n`` parts one longer) or
+    at the given indices (a list), along ``dim``; a tuple of tensors."""
+    x = _tensor(input)
+    d = _dim(dim, x.ndim, "tensor_split")
+    size = x.shape[d]
+    if isinstance(indices_or_sections, int):
+        n = indices_or_sections
+        if n <= 0:
+            raise RuntimeError(f"tensor_split: the number of sections must be positive, got {n}")
+        lengths = [size // n + (1 if i < size % n else 0) for i in range(n)]
+        cuts = list(itertools.accumulate(lengths))[:-1]
+    else:
+        cuts = [int(i) for i in indices_or_sections]
+    bounds = [0] + [min(max(c + size if c < 0 else c, 0), size) for c in cuts] + [size]
+    return tuple(sh.Narrow.apply(x, d, a, max(b - a, 0)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def _split_at(x, indices_or_sections, dim, op):
+    if isinstance(indices_or_sections, int) and x.shape[dim] % indices_or_sections:
+        raise RuntimeError(f"{op}: dim {dim} of size {x.shape[dim]} is not divisible into "
+                           f"{indices_or_sections} equal sections")
+    return tensor_split(x, indices_or_sections, dim)
+
+
+def hsplit(input, indices_or_sections):  # noqa: A002
+    x = _tensor(input)
+    return _split_at(x, indices_or_sections, 1 if x.ndim > 1 else 0, "hsplit")
+
+
+def vsplit(input, indices_or_sections):  # noqa: A002
+    x = _tensor(input)
+    if x.ndim < 2:
+        raise RuntimeError("vsplit: the input must have at least 2 dimensions")
+    return _split_at(x, indices_or_sections, 0, "vsplit")
+
+
+def dsplit(input, indices_or_sections):  # noqa: A002
+    x = _tensor(input)
+    if x.ndim < 3:
+        raise RuntimeError("dsplit: the input must have at least 3 dimensions")
+    return _split_at(x, indices_or_sections, 2, "dsplit")
+
+
+def ravel(input):  # noqa: A002
+    """``input`` flattened to 1-D."""
+    return _tensor(input).reshape(-1)
+
+
+def unflatten(input, dim, sizes):  # noqa: A002
+    """Split ``dim`` into the dims ``sizes`` (one may be -1)."""
+    x = _tensor(input)
+    d = _dim(dim, x.ndim, "unflatten")
+    sizes = list(sizes)
+    if sizes.count(-1) == 1:
+        known = 1
+        for s in sizes:
+            known *= s if s != -1 else 1
+        sizes[sizes.index(-1)] = x.shape[d] // known if known else 0
+    total = 1
+    for s in sizes:
+        total *= s
+    if total != x.shape[d]:
+        raise RuntimeError(f"unflatten: sizes {tuple(sizes)} do not multiply to dim {dim}'s size {x.shape[d]}")
+    return x.reshape(x.shape[:d] + tuple(sizes) + x.shape[d + 1:])
+
+
+def t(input):  # noqa: A002
+    """Transpose of a tensor of at most 2 dims."""
+    x = _tensor(input)
+    if x.ndim > 2:
+        raise RuntimeError(f"t: expected a tensor of at most 2 dims, got {x.ndim}; use transpose(dim0, dim1)")
+    return x.transpose(0, 1) if x.ndim == 2 else x
+
+
+def adjoint(input):  # noqa: A002
+    """The last two dims swapped (the conjugate transpose; real tensors here)."""
+    return sh.transpose(_tensor(input), -2, -1)
+
+
+concat = concatenate = sh.cat
+
+
 # The Tensor methods these functions are (torch has no Tensor.hstack ... : functions only).
 METHODS = ("index_select masked_select narrow take take_along_dim unbind movedim moveaxis swapaxes "
-           "swapdims tile repeat nonzero argwhere").split()
+           "swapdims tile repeat nonzero argwhere select tensor_split hsplit vsplit dsplit ravel "
+           "unflatten adjoint").split()

@@ -216,6 +216,54 @@ def diag(input, diagonal=0, *, out=None):  # noqa: A002
     raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got {x.ndim} dims")
 
 
+def diagflat(input, offset=0):  # noqa: A002
+    """The square matrix with the flattened ``input`` on its ``offset`` diagonal."""
+    return diag_embed(_tensor(input).reshape(-1), offset)
+
+
+def _atleast(n, tensors):
+    from tensorweaver.ops.joining import _at_least
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    out = tuple(_at_least(t, n) for t in tensors)
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_1d(*tensors):
+    """Each tensor viewed with at least 1 dim (one tensor in, one out; several: a tuple)."""
+    return _atleast(1, tensors)
+
+
+def atleast_2d(*tensors):
+    """Each tensor with at least 2 dims (new leading dims of size 1)."""
+    return _atleast(2, tensors)
+
+
+def atleast_3d(*tensors):
+    """Each tensor with at least 3 dims, as NumPy: ``(n) -> (1, n, 1)``, ``(m, n) -> (m, n, 1)``."""
+    return _atleast(3, tensors)
+
+
+def broadcast_shapes(*shapes):
+    """The shape the given shapes broadcast to (a ``tuple``), or a clear error."""
+    try:
+        return tuple(_host_np.broadcast_shapes(*[(s,) if isinstance(s, int) else tuple(s) for s in shapes]))
+    except ValueError:
+        raise RuntimeError(f"broadcast_shapes: shapes {shapes} cannot be broadcast together") from None
+
+
+def broadcast_tensors(*tensors):
+    """The tensors expanded to their common broadcast shape."""
+    ts = [_tensor(t) for t in tensors]
+    shape = broadcast_shapes(*[t.shape for t in ts])
+    return tuple(t.expand(*shape) if tuple(t.shape) != shape else t for t in ts)
+
+
+def clone(input, *, memory_format=None):  # noqa: A002
+    """A copy of ``input`` (gradients flow back to it)."""
+    return ew.clone(_tensor(input))
+
+
 # ---------------------------------------------------------------- grids and combinations
 def meshgrid(*tensors, indexing="ij"):
     """Coordinate grids from 1-D tensors: with ``indexing='ij'`` the k-th output varies along
@@ -388,5 +436,5 @@ def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):  # 
 
 
 # The Tensor methods these functions are.
-METHODS = ("flip fliplr flipud roll rot90 diff diagonal trace diag diag_embed repeat_interleave "
-           "bincount histc").split()
+METHODS = ("flip fliplr flipud roll rot90 diff diagonal trace diag diag_embed diagflat "
+           "repeat_interleave bincount histc").split()

@@ -120,6 +120,11 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):  # noqa
     return write_out(Norm.apply(x, float(p), axes, keepdim), out)
 
 
+def dist(input, other, p=2):  # noqa: A002
+    """The p-norm of ``input - other`` (broadcast), over all elements."""
+    return norm(ew.sub(_tensor(input), other), float(p))
+
+
 # ---------------------------------------------------------------- NaN-ignoring sum and mean
 class NanSum(Function):
     """Sum (``mean``: mean) over ``axes`` of the non-NaN elements; NaNs get gradient 0."""
@@ -358,5 +363,5 @@ def aminmax(input, *, dim=None, keepdim=False, out=None):  # noqa: A002
 
 
 # The Tensor methods these functions are (torch has no Tensor.var_mean/std_mean).
-METHODS = ("norm nansum nanmean median nanmedian mode quantile nanquantile count_nonzero "
+METHODS = ("norm dist nansum nanmean median nanmedian mode quantile nanquantile count_nonzero "
            "aminmax").split()

@@ -17,6 +17,11 @@ OPS = {  # op: fn of one (4, 5) input
     "row_stack": lambda x: tw.row_stack([x, x]), "dstack": lambda x: tw.dstack([x, x * 2]),
     "column_stack": lambda x: tw.column_stack([x[:, 0], x]), "tile": lambda x: tw.tile(x, (2, 1, 2)),
     "repeat": lambda x: x.repeat(1, 2, 1),
+    "select": lambda x: tw.select(x, 1, -2), "tensor_split": lambda x: tw.tensor_split(x, 3, 1)[1],
+    "hsplit": lambda x: tw.hsplit(x, [1, 3])[2], "vsplit": lambda x: tw.vsplit(x, 2)[1],
+    "dsplit": lambda x: tw.dsplit(x.reshape(2, 2, 5), [2])[1], "ravel": tw.ravel,
+    "unflatten": lambda x: tw.unflatten(x, 0, (2, 2)), "t": tw.t, "adjoint": tw.adjoint,
+    "concat": lambda x: tw.concat([x, x * 3], 1),
 }
 
 

@@ -23,6 +23,9 @@ UNARY = {  # op: (fn of one (4, 5) input)
     "meshgrid": lambda x: tw.meshgrid(x[0], x[1], indexing="xy")[0] * tw.meshgrid(x[0], x[1])[1].T,
     "cartesian_prod": lambda x: tw.cartesian_prod(x[0], x[1, :2]),
     "combinations": lambda x: tw.combinations(x[0], 3), "repeat_interleave": lambda x: tw.repeat_interleave(x, 2, dim=1),
+    "diagflat": lambda x: tw.diagflat(x[:2], 1), "atleast_3d": lambda x: tw.atleast_3d(x) * tw.atleast_2d(x[0]).unsqueeze(-1),
+    "broadcast_tensors": lambda x: tw.broadcast_tensors(x[:, :1], x[0])[0] * tw.atleast_1d(x[0, 0]),
+    "clone": tw.clone,
 }
 
 

@@ -51,6 +51,7 @@ CASES = {
     "nanquantile": (lambda x: tw.nanquantile(x, 0.4, dim=1), with_nan),
     "std_mean": (lambda x: tw.std_mean(x, 1)[0] + tw.std_mean(x, 1)[1], randn),
     "var_mean": (lambda x: tw.var_mean(x, 0)[0] * tw.var_mean(x, 0)[1], randn),
+    "dist": (lambda x: tw.dist(x, x.flip(0) * 0.5, 3), randn),
     "aminmax": (lambda x: tw.aminmax(x, dim=1).min - tw.aminmax(x, dim=1).max, distinct),
 }
 
