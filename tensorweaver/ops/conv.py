@@ -14,6 +14,8 @@ view of it is already contiguous.
 """
 from __future__ import annotations
 
+import threading
+
 from tensorweaver import backend
 from tensorweaver.autograd.function import Function
 
@@ -96,6 +98,35 @@ def pad_hw(a, pads, value=0.0):
 _BLOCK_ELEMENTS = 1 << 20 if backend.is_numpy else None
 
 
+_scratch = threading.local()
+_SCRATCH_MAX_ELEMENTS = 4 << 20
+
+
+def scratch(name, shape, dtype):
+    """A reusable NumPy work buffer (contents undefined) for a temporary that never
+    leaves the op, or None on cuPyNumeric (which manages its own memory).
+
+    A fresh multi-megabyte temporary per block costs page faults whenever glibc has
+    handed the heap back to the OS; one buffer per (name, shape, dtype) and thread
+    is faulted in once and then reused, step after step.
+    """
+    size = 1
+    for d in shape:
+        size *= d
+    if not backend.is_numpy or size > _SCRATCH_MAX_ELEMENTS:   # a huge one is not kept alive
+        return None
+    cache = getattr(_scratch, "buffers", None)
+    if cache is None:
+        cache = _scratch.buffers = {}
+    key = (name, tuple(shape), xp.dtype(dtype).str)
+    buf = cache.get(key)
+    if buf is None:
+        if len(cache) > 32:          # many distinct shapes: keep memory bounded
+            cache.clear()
+        buf = cache[key] = xp.empty(shape, dtype=dtype)
+    return buf
+
+
 def _blocks(n, per_image):
     """[(start, stop)] ranges of images, each block's columns about ``_BLOCK_ELEMENTS``."""
     if _BLOCK_ELEMENTS is None:
@@ -150,10 +181,14 @@ class Conv2d(Function):
         out = xp.empty((o, n, oh, ow), dtype=x.dtype)
         for s, e in _blocks(n, c * kh * kw * oh * width):
             cols = self._columns(xt[:, s:e])
-            block = _group_matmul(w3, cols).reshape(o, e - s, oh, width)
-            if bias is not None:
-                block += bias[:, None, None, None]
-            out[:, s:e] = block[..., :ow] if flat else block
+            block = _group_matmul(w3, cols, "out").reshape(o, e - s, oh, width)
+            block = block[..., :ow] if flat else block
+            if bias is None:
+                out[:, s:e] = block
+            elif backend.is_numpy:   # bias added while copying out: one pass, not two
+                xp.add(block, bias[:, None, None, None], out=out[:, s:e])
+            else:
+                out[:, s:e] = block + bias[:, None, None, None]
         self.save_for_backward(x, weight)
         return out.transpose((1, 0, 2, 3))
 
@@ -165,7 +200,9 @@ class Conv2d(Function):
         if flat:                                           # stride 1: contiguous runs
             xb = xb.reshape(c, nb, hp * wp)
             run = oh * width
-            cols = xp.stack([xb[:, :, start:start + run] for start in windows], axis=1)
+            parts = [xb[:, :, start:start + run] for start in windows]
+            buf = scratch("cols", (c, len(windows), nb, run), xb.dtype)
+            cols = xp.stack(parts, axis=1) if buf is None else xp.stack(parts, axis=1, out=buf)
         else:
             cols = gather_windows(xb, windows, axis=1)     # (C, K, nb, OH, OW)
         return cols.reshape(groups, -1, nb * oh * width)
@@ -185,7 +222,11 @@ class Conv2d(Function):
         run = oh * width
         for s, e in _blocks(n, c * len(windows) * run):
             if flat:   # zeros in the discarded columns: they then contribute nothing below
-                gblock = xp.zeros((o, e - s, oh, width), dtype=grad.dtype)
+                gblock = scratch("grad", (o, e - s, oh, width), grad.dtype)
+                if gblock is None:
+                    gblock = xp.zeros((o, e - s, oh, width), dtype=grad.dtype)
+                else:
+                    gblock[..., ow:] = 0
                 gblock[..., :ow] = g4[:, s:e]
             else:
                 gblock = g4[:, s:e]
@@ -195,8 +236,12 @@ class Conv2d(Function):
                 # (cols @ g^T)^T is the same product as g @ cols^T; OpenBLAS runs it faster.
                 gw += _group_matmul(cols, gblock.transpose((0, 2, 1))).transpose((0, 2, 1))
             if need_x:   # col2im, the adjoint of im2col: add each offset's columns back
-                dcols = _group_matmul(w3.transpose((0, 2, 1)), gblock).reshape(c, len(windows), e - s, run)
-                gxb = xp.zeros((c, e - s, hp, wp), dtype=grad.dtype)
+                dcols = _group_matmul(w3.transpose((0, 2, 1)), gblock, "dcols").reshape(c, len(windows), e - s, run)
+                gxb = scratch("col2im", (c, e - s, hp, wp), grad.dtype)
+                if gxb is None:
+                    gxb = xp.zeros((c, e - s, hp, wp), dtype=grad.dtype)
+                else:
+                    gxb.fill(0)
                 if flat:
                     flat_gxb = gxb.reshape(c, e - s, hp * wp)
                     for k, start in enumerate(windows):
@@ -210,8 +255,13 @@ class Conv2d(Function):
         return ((gx.transpose((1, 0, 2, 3)) if need_x else None), (gw.reshape(weight.shape) if need_w else None), gb)
 
 
-def _group_matmul(a, b):
-    """(G, M, K) @ (G, K, N) -> (G, M, N); a plain 2-D product when G == 1."""
+def _group_matmul(a, b, name=None):
+    """(G, M, K) @ (G, K, N) -> (G, M, N); a plain 2-D product when G == 1. With a
+    ``name``, the result is written into that ``scratch`` buffer (NumPy), so it is only
+    valid until the next product of that name."""
+    out = None
+    if name and backend.is_numpy:
+        out = scratch(name, (a.shape[0], a.shape[1], b.shape[2]), xp.result_type(a, b))
     if a.shape[0] == 1:
-        return (a[0] @ b[0])[None]
-    return xp.matmul(a, b)
+        return (a[0] @ b[0])[None] if out is None else xp.matmul(a[0], b[0], out=out[0])[None]
+    return xp.matmul(a, b) if out is None else xp.matmul(a, b, out=out)

@@ -51,6 +51,11 @@ class MaxPool2d(Function):
 
     def forward(self, x, kernel, stride, padding, dilation, ceil_mode):
         h, w = x.shape[-2:]
+        if (tuple(stride) == tuple(kernel) and tuple(padding) == (0, 0) and tuple(dilation) == (1, 1)
+                and h % kernel[0] == 0 and w % kernel[1] == 0 and x.ndim >= 3):
+            out = self._tiled_forward(x, kernel)
+            if out is not None:
+                return out
         out_hw, pads = pool_geometry(h, w, kernel, stride, padding, dilation, ceil_mode)
         slices = window_slices(kernel, stride, dilation, out_hw)
         xpad = pad_hw(x, pads, -xp.inf)
@@ -79,7 +84,45 @@ class MaxPool2d(Function):
         self.geometry = (x.shape, pads, slices, memory_order(x), disjoint, tiled)
         return out
 
+    def _tiled_forward(self, x, kernel):
+        """The windows tile ``x`` exactly (stride == kernel, no padding or dilation): view
+        (..., H, W) as (..., OH, kH, OW, kW) and reduce the kW axis, then the kH axis.
+
+        Each stage keeps the offset of its maximum (int8, the first one on ties), so
+        the pair (row of the first row holding the maximum, first column in that row)
+        is torch's row-major first hit; the backward routes the gradient with two
+        masked products, no argmax and no scatter. Works on the input's memory order
+        (conv outputs are channels-major views), so every step reads and writes
+        contiguously. Returns None when the output holds a NaN (the generic path then
+        records which NaN wins, as torch).
+        """
+        kh, kw = kernel
+        order = memory_order(x)
+        nd = x.ndim
+        if order[-2:] != (nd - 2, nd - 1):
+            order = tuple(range(nd))
+        xm = x.transpose(order) if order != tuple(range(nd)) else x
+        lead = xm.shape[:-2]
+        oh, ow = xm.shape[-2] // kh, xm.shape[-1] // kw
+        v = xm.reshape(lead + (oh, kh, ow, kw))
+        rows, col_at = _first_max(v, kw, axis=-1)                         # (..., OH, kH, OW)
+        out, row_at = _first_max(rows, kh, axis=-2)                       # (..., OH, OW)
+        if bool(xp.isnan(out).any()):
+            return None
+        inverse = tuple(sorted(range(nd), key=lambda i: order[i]))
+        if _records_graph(self):
+            self.tiled = (order, inverse, lead, kernel, row_at, col_at)
+        return out.transpose(inverse) if order != tuple(range(nd)) else out
+
     def backward(self, grad):
+        if getattr(self, "tiled", None) is not None:
+            order, inverse, lead, (kh, kw), row_at, col_at = self.tiled
+            g = grad.transpose(order) if order != tuple(range(grad.ndim)) else grad
+            g_rows = _route(g, row_at, kh, axis=-2)                       # (..., OH, kH, OW)
+            gx = _route(g_rows, col_at, kw, axis=-1)                      # (..., OH, kH, OW, kW)
+            oh, ow = g.shape[-2:]
+            gx = gx.reshape(lead + (oh * kh, ow * kw))
+            return gx.transpose(inverse) if order != tuple(range(grad.ndim)) else gx
         (which,) = self.saved_tensors
         shape, (pt, pb, pl, pr), slices, order, disjoint, tiled = self.geometry
         gxp = _padded_grad(shape, (pt, pb, pl, pr), order, grad.dtype, zero=not tiled)
@@ -91,6 +134,34 @@ class MaxPool2d(Function):
             else:
                 add_into(gxp, (Ellipsis, r, c), share)
         return gxp[..., pt:pt + shape[-2], pl:pl + shape[-1]]
+
+
+def _take(a, k, axis):
+    """``a`` indexed with ``k`` on ``axis`` (-1 or -2)."""
+    return a[..., k] if axis == -1 else a[..., k, :]
+
+
+def _first_max(a, size, axis):
+    """Max of ``a`` over ``axis`` (-1 or -2, of length ``size``) and, as int8, the first
+    offset holding it."""
+    best = _take(a, 0, axis)
+    at = None
+    for k in range(1, size):
+        cand = _take(a, k, axis)
+        better = cand > best                  # strict: an equal later value loses (first hit)
+        best = xp.maximum(best, cand)
+        at = better.astype(xp.int8) * k if at is None else xp.where(better, xp.int8(k), at)
+    if at is None:
+        at = xp.zeros(best.shape, dtype=xp.int8)
+        best = best.copy()
+    return best, at
+
+
+def _route(g, at, size, axis):
+    """The adjoint of ``_first_max``: ``g`` placed at offset ``at`` of a new ``axis`` of
+    length ``size``, zeros elsewhere."""
+    parts = [g * (at == k) for k in range(size)]
+    return xp.stack(parts, axis=g.ndim + 1 + axis if axis == -1 else g.ndim - 1)
 
 
 def max_pool2d_indices(x, kernel, stride, padding, dilation, ceil_mode):
