@@ -6,7 +6,9 @@ Conv2d(1, 16, 3, padding=1) - ReLU - Conv2d(16, 32, 3, padding=1) - ReLU - MaxPo
 - Flatten - Linear(32*14*14, 10) on a synthetic batch of 1x28x28 images, float32,
 cross-entropy, plain SGD. Both start from the same weights (copied with
 ``load_state_dict``). Prints ms/step (median of repeats), the ratio, the split into
-forward, the page faults per step, and where this engine spends its time per op.
+forward, the page faults per step, the BLAS kernel in use (threadpoolctl), and where this
+engine spends its time per op. OpenBLAS's kernel can be pinned by ``OPENBLAS_CORETYPE``;
+the target is measured with it unset: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE``.
 
 ``--malloc keep`` re-runs the benchmark with glibc told to keep freed memory
 (``MALLOC_TRIM_THRESHOLD_``/``MALLOC_MMAP_THRESHOLD_``): by default glibc returns the
@@ -97,6 +99,17 @@ class Torch:
         self.opt.step()
         self.opt.zero_grad()
         return loss.item()
+
+
+def blas_in_use():
+    """The BLAS libraries this process loaded and OpenBLAS's kernel (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    found = [f"{os.path.basename(i.get('filepath', '?'))}: {i.get('internal_api')} {i.get('version')} "
+             f"kernel {i.get('architecture', '?')}" for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(found) or "no BLAS library loaded"
 
 
 def median_ms(fn, steps, warmup, repeats):
@@ -194,6 +207,9 @@ def main():
           "1x28x28, float32, SGD")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"NumPy {np.__version__}, threads={ARGS.threads}, backend={tw.backend.name}, malloc={ARGS.malloc}")
+    print(f"BLAS: {blas_in_use()}")
+    pinned = {v: os.environ[v] for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ}
+    print(f"OpenBLAS settings from the environment: {pinned or 'none (OpenBLAS picks its kernel)'}")
     print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
     print()
     print("| implementation | ms/step (wall) | ratio | CPU ms/step | ratio | forward ms (wall; torch: no grad) "
@@ -210,7 +226,8 @@ def main():
     print(f"load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
           "(wall-clock ratios are unreliable when it exceeds the core count)")
     print()
-    print("target: tensorweaver <= 2x PyTorch CPU at the same thread count")
+    print("target: tensorweaver <= 1.2x PyTorch CPU time at the same thread count, on OpenBLAS's own kernel "
+          "(run with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`)")
 
 
 if __name__ == "__main__":
