@@ -33,7 +33,8 @@ from tensorweaver.labs import quick, record
 
 tw.manual_seed(0)
 rng = tw.random.generator()          # the seeded host generator: batches and sampling
-print("backend:", tw.backend.name)
+device = "cuda" if tw.cuda.is_available() else "cpu"      # PyTorch's idiom: runs on both images
+print("backend:", tw.backend.name, "| device:", device)
 
 # %% [markdown]
 # ## 1. Tokens
@@ -305,10 +306,71 @@ for hd, ax in enumerate(axes):
     ax.set_title(f"layer 1, head {hd}")
 plt.show()
 
+# %% [markdown]
+# ## 6. Before attention: a recurrent model
+#
+# Sequence models used to be **recurrent**: an LSTM reads the characters one at a time and
+# carries a state (its memory) from each to the next. `nn.LSTM` has PyTorch's names, shapes
+# and initialisation, and runs a whole sequence as one operation per layer. Training uses
+# **truncated backpropagation through time**: we walk through the text in consecutive
+# chunks, carry the state from one chunk to the next, but `detach()` it, so gradients stop
+# at the chunk boundary (otherwise every step would backpropagate to the start of the text).
+
+# %%
+class CharLSTM(nn.Module):
+    def __init__(self, vocab, embed=32, hidden=96):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed)
+        self.lstm = nn.LSTM(embed, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, idx, state=None):                 # idx: (B, T) -> logits (B, T, V)
+        out, state = self.lstm(self.embed(idx), state)
+        return self.head(out), state
+
+
+tw.manual_seed(0)
+lstm = CharLSTM(V).to(device)
+lstm_opt = optim.Adam(lstm.parameters(), lr=1e-2)
+LSTM_STEPS = 30 if quick() else 120
+STREAMS, CHUNK = 8, 32                   # 8 parallel streams through the text, 32 chars per step
+stream_len = len(train_data) // STREAMS
+streams = train_data[:stream_len * STREAMS].reshape(STREAMS, stream_len)
+
+state, lstm_curve, pos = None, [], 0
+t0 = time.perf_counter()
+for step in tqdm(range(LSTM_STEPS), desc="LSTM steps"):
+    if pos + CHUNK + 1 > stream_len:     # back to the start of each stream: a fresh state
+        pos, state = 0, None
+    x = tw.tensor(streams[:, pos:pos + CHUNK]).to(device)
+    y = tw.tensor(streams[:, pos + 1:pos + CHUNK + 1]).to(device)
+    pos += CHUNK
+    logits, state = lstm(x, state)
+    state = tuple(s.detach() for s in state)            # truncate BPTT here
+    loss = loss_fn(logits.reshape(-1, V), y.reshape(-1))
+    lstm_opt.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(lstm.parameters(), 1.0)
+    lstm_opt.step()
+    lstm_curve.append(loss.item())
+lstm_time = time.perf_counter() - t0
+lstm_loss = float(np.mean(lstm_curve[-10:]))
+print(f"{LSTM_STEPS} LSTM steps in {lstm_time:.1f} s; loss {lstm_curve[0]:.3f} -> {lstm_loss:.3f}")
+
+# %%
+# CHECK: the LSTM learns too (below the uniform guess; the Transformer above had more steps).
+assert lstm_loss < math.log(V) - 0.5, (lstm_loss, math.log(V))
+
+# %%
+plt.figure(figsize=(6, 3))
+plt.plot(lstm_curve, label="LSTM (truncated BPTT)")
+plt.axhline(math.log(V), color="k", ls=":", label="uniform guess")
+plt.xlabel("step"); plt.ylabel("cross-entropy (nats/char)"); plt.legend(); plt.show()
+
 # %%
 record(final_loss=final_loss, val_loss=val_curve[-1][1], unigram_entropy=unigram_entropy,
        causal_leak=causal_leak, steps=STEPS, ms_per_step=1000 * train_time / STEPS,
-       sample_chars=len(generated))
+       sample_chars=len(generated), lstm_loss=lstm_loss, lstm_steps=LSTM_STEPS)
 
 # %% [markdown]
 # ## What you saw
@@ -317,5 +379,6 @@ record(final_loss=final_loss, val_loss=val_curve[-1][1], unigram_entropy=unigram
 # - Heads are a reshape and a transpose — no new operation.
 # - A Transformer block adds attention and an MLP to a residual stream, each after a LayerNorm.
 # - Generation is repeated next-token sampling; temperature trades safety for variety.
+# - A recurrent model (LSTM) carries a state instead; truncated BPTT detaches it between chunks.
 #
 # Next: [07 — ONNX](07_onnx.ipynb).

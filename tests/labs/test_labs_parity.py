@@ -1,4 +1,4 @@
-"""Labs 00, 04 and 08 on cuPyNumeric (Legate; CPU mode when there is no GPU) against NumPy.
+"""Labs 00, 04, 06 and 08 on cuPyNumeric (Legate; CPU mode when there is no GPU) against NumPy.
 
 Each lab runs twice through the headless runner with ``--quick`` (the same short schedule
 on both sides), once per backend, and the metrics the labs record are compared: the
@@ -76,3 +76,12 @@ def test_08_gpu(tmp_path):
     assert np_m["parity_max_rel_error"] < 1e-3 and cn_m["parity_max_rel_error"] < 1e-3
     close("losses", cn_m["losses"], np_m["losses"], **TRAINING)
     assert cn_m["widths"] == np_m["widths"]
+
+
+def test_06_attention(tmp_path):
+    # The sequence-model section: the LSTM language model trained with truncated BPTT.
+    np_m, cn_m = run_both("06_attention", tmp_path)
+    assert cn_m["lstm_steps"] == np_m["lstm_steps"] and cn_m["steps"] == np_m["steps"]
+    close("lstm_loss", cn_m["lstm_loss"], np_m["lstm_loss"], **TRAINING)
+    close("final_loss", cn_m["final_loss"], np_m["final_loss"], **TRAINING)
+    assert cn_m["causal_leak"] == 0.0
