@@ -165,8 +165,14 @@ def _int64(g, n, p, twin):
 @register(_ix.Gather)
 def gather(g, n):
     # GatherElements is torch.gather exactly (same-rank index, positions along one axis).
-    index = g.initializer(backend.to_host(n.fn.index).astype(np.int64))
-    return g.op("GatherElements", n.input(0), index, axis=n.fn.dim)
+    # The index is a constant of the graph: refuse one that differs between the two traces
+    # (its shape or values followed the input's dynamic size), which would be frozen wrong.
+    index, twin = backend.to_host(n.fn.index), backend.to_host(n.twin.fn.index)
+    if index.shape != twin.shape or not np.array_equal(index, twin):
+        raise n.fail("the gather index depends on the input's dynamic size (e.g. an index broadcast "
+                     "over the batch), so it cannot be a constant of the graph; export with a fixed "
+                     "batch size or build the index from the input inside forward")
+    return g.op("GatherElements", n.input(0), g.initializer(index.astype(np.int64)), axis=n.fn.dim)
 
 
 @register(_ix.Scatter, _ix.IndexAdd)
