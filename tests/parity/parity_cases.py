@@ -540,6 +540,12 @@ OPTIMIZERS = {
     "RMSprop": lambda p: tw.optim.RMSprop(p, lr=1e-2),
     "RMSprop_momentum_centered": lambda p: tw.optim.RMSprop(p, lr=1e-2, momentum=0.9, centered=True,
                                                             weight_decay=1e-3),
+    "Adagrad": lambda p: tw.optim.Adagrad(p, lr=5e-2, lr_decay=1e-3, weight_decay=1e-3),
+    "Adadelta": lambda p: tw.optim.Adadelta(p, lr=1.0, weight_decay=1e-3),
+    "Adamax": lambda p: tw.optim.Adamax(p, lr=1e-2),
+    "NAdam": lambda p: tw.optim.NAdam(p, lr=1e-2, decoupled_weight_decay=True, weight_decay=1e-2),
+    "RAdam": lambda p: tw.optim.RAdam(p, lr=1e-2),
+    "ASGD": lambda p: tw.optim.ASGD(p, lr=1e-2, t0=5),
 }
 
 
@@ -832,3 +838,22 @@ import parity_cases_reductions  # noqa: E402,F401  (prod, cumsum, norm, median, 
 import parity_cases_comparison  # noqa: E402,F401  (eq/lt/... masks, sort, topk, isclose, ...)
 import parity_cases_other_ops  # noqa: E402,F401  (flip, roll, diag, einsum, cdist, bincount, ...)
 import parity_cases_joining  # noqa: E402,F401  (index_select, narrow, movedim, tile, nonzero, ...)
+
+
+@case("optim.LBFGS_strong_wolfe")
+def lbfgs(dtype):
+    """LBFGS needs a closure (it re-evaluates the loss): 5 steps of a small regression."""
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+    if dtype == "float64":
+        model.double()
+    opt = tw.optim.LBFGS(model.parameters(), lr=1.0, max_iter=5, line_search_fn="strong_wolfe")
+    x, y = tw.randn(16, 6, dtype=dtype), tw.randn(16, 3, dtype=dtype)
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        return loss
+    losses = [float(opt.step(closure)) for _ in range(5)]
+    return {"loss_curve": np.array(losses, dtype=dtype),
+            **{f"param.{k}": v.detach().numpy() for k, v in model.named_parameters()}}

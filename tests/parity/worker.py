@@ -77,20 +77,27 @@ def instrument(record: dict) -> dict:
     "optimizers": [...]}.
     """
     def wrap(cls, method, note):
-        original = cls.__dict__[method]
+        original = getattr(cls, method)
 
         @functools.wraps(original)
         def wrapper(self, *args, **kwargs):
             note(self)
             return original(self, *args, **kwargs)
+        wrapper.parity_wrapped = True
         setattr(cls, method, wrapper)
 
     functions = {}
     for cls in subclasses(Function):
         functions[cls.__qualname__] = cls.differentiable
         for method in ("forward", "backward"):
-            if method in cls.__dict__:
-                wrap(cls, method, lambda self, m=method, n=cls.__qualname__: record[m].add(n))
+            impl = getattr(cls, method, None)
+            # Wrap where the method is defined, or inherited from a mixin that is not itself a
+            # Function (the pointwise family); a subclass of a wrapped Function is covered
+            # already. The note is the class that ran, not the class that defines the method.
+            if impl is None or impl is getattr(Function, method) or (
+                    method not in cls.__dict__ and getattr(impl, "parity_wrapped", False)):
+                continue
+            wrap(cls, method, lambda self, m=method: record[m].add(type(self).__qualname__))
     layers, optimizers = [], []
     if "tensorweaver.nn" in sys.modules:
         from tensorweaver.nn import Module
