@@ -364,16 +364,27 @@ def argmin(a, dim=None, keepdim=False):
     return _arg(a, dim, keepdim, xp.argmin)
 
 
+class ArgExtreme(Function):
+    """argmax/argmin: an op without a gradient, recorded like any other so that the ONNX
+    tracer sees it (an index computed inside ``forward`` exports as ArgMax/ArgMin)."""
+
+    differentiable = False
+
+    def forward(self, a, dim, keepdim, largest):
+        self.dim, self.keepdim, self.largest = dim, keepdim, largest
+        fn = xp.argmax if largest else xp.argmin
+        if dim is None:
+            out = xp.asarray(fn(a.reshape(-1))).reshape((1,) * a.ndim if keepdim else ())
+        else:
+            out = fn(a, axis=dim)
+            if keepdim:
+                out = xp.expand_dims(out, dim)
+        return backend.as_array(out).astype(dtypes.int64)
+
+
 def _arg(a, dim, keepdim, fn):
-    if dim is None:
-        out = fn(a.data.reshape(-1))
-        out = xp.asarray(out).reshape((1,) * a.ndim if keepdim else ())
-    else:
-        d = _one_dim(a, dim, fn.__name__)
-        out = fn(a.data, axis=d)
-        if keepdim:
-            out = xp.expand_dims(out, d)
-    return _make_tensor(backend.as_array(out).astype(dtypes.int64), False, None)
+    d = None if dim is None else _one_dim(a, dim, fn.__name__)
+    return ArgExtreme.apply(a, d, keepdim, fn is xp.argmax)
 
 
 def all(a, dim=None, keepdim=False):  # noqa: A001

@@ -168,3 +168,16 @@ def test_float64_graph(roundtrip):
     assert types == {11}        # TensorProto.DOUBLE: no float32 constant slipped in
     assert proto.graph.input[0].type.tensor_type.elem_type == 11
 
+
+
+@pytest.mark.parametrize("dim, keepdim", [(None, False), (None, True), (1, False), (0, True)])
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+def test_argmax_argmin_are_traced_and_export(name, dim, keepdim):
+    """An index computed inside forward (argmax/argmin) is a recorded op, so it exports."""
+    class Model(tw.nn.Module):
+        def forward(self, x):
+            idx = getattr(x, name)(keepdim=keepdim) if dim is None else getattr(x, name)(dim=dim, keepdim=keepdim)
+            return idx
+
+    report = tw.onnx.verify(Model(), tw.randn(4, 5))
+    assert report.passed

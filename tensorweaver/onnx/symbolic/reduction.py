@@ -81,3 +81,14 @@ def log_softmax(g, n):
     return g.op("LogSoftmax", n.input(0), axis=n.fn.dim)
 
 
+
+
+@register(red.ArgExtreme)
+def arg_extreme(g, n):
+    """ArgMax/ArgMin (first index on ties, as NumPy and torch); all dims: flatten first."""
+    op = "ArgMax" if n.fn.largest else "ArgMin"
+    if n.fn.dim is None:
+        flat = g.op("Reshape", n.input(0), g.ints([-1]))
+        out = g.op(op, flat, axis=0, keepdims=0)
+        return g.op("Reshape", out, g.ints([1] * len(n.in_shape(0)))) if n.fn.keepdim else out
+    return g.op(op, n.input(0), axis=n.fn.dim, keepdims=int(n.fn.keepdim))
