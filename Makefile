@@ -134,8 +134,11 @@ lab-gpu: build-gpu ## JupyterLab on the GPU image, same workspace (GPUS=auto|all
 	@$(GPU_FLAGS_SH) && $(LAB_ENV) IMAGE=$(GPU_IMAGE) NAME=tensorweaver-lab-gpu RUN_FLAGS="$$gpu_flags" docker/lab.sh start
 
 .PHONY: test-gpu
-test-gpu: build-gpu ## Run the parity suite in the GPU container
-	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm $$gpu_flags $(GPU_IMAGE) pytest -m parity $(PYTEST_ARGS)
+test-gpu: build-gpu ## Run the parity suite in the GPU container (its table: build/parity-gpu/parity.md)
+	@$(call OUT_DIR_SH,build/parity-gpu)
+	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm $$gpu_flags --user $(NB_UID):100 \
+	    -v "$(abspath build/parity-gpu):/home/jovyan/parity" -e PARITY_REPORT=/home/jovyan/parity/parity.md \
+	    $(GPU_IMAGE) pytest -m parity $(PYTEST_ARGS)
 
 .PHONY: env-gpu
 env-gpu: build-gpu ## The cuPyNumeric/Legate configuration the GPU container gets

@@ -8,7 +8,8 @@
 #      `make lab` (with DETACH=1 and a free PORT added so that it returns): healthy,
 #      /api/status with the token -> 200 and without -> 403, lab 00 run through the
 #      server's kernel; `make test` is among the checks below.
-#   3. make build-gpu, make test, make onnx, make test-gpu: the suites inside the containers.
+#   3. make build-gpu, make test, make onnx, make test-gpu: the suites inside the containers
+#      (test-gpu is CI's one full parity run; its table must match bench/PARITY.md).
 #   4. The container tests (pytest -m container, the real-browser test included) against
 #      those images.
 #   5. Stop the lab and the dockerd this script started (by PID), even on failure.
@@ -160,6 +161,14 @@ container_tests() {
     REQUIRE_BROWSER=1 .venv/bin/python -m pytest -m container $PYTEST_ARGS
 }
 
+# The full parity suite in the GPU image; its table comes back to build/parity-gpu/ and must
+# list the cases bench/PARITY.md lists.
+test_gpu() {
+    rm -f build/parity-gpu/parity.md
+    make --no-print-directory test-gpu
+    bash .ci/parity-rows.sh build/parity-gpu/parity.md
+}
+
 image_sizes() {
     docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
         | grep -E "^(tensorweaver-lab:|local/bookworm-python:)" | sed 's/^/  /'
@@ -174,7 +183,7 @@ stage build-gpu make --no-print-directory build-gpu
 check container-tests container_tests
 check test make --no-print-directory test           # Quick start, command 3
 check onnx make --no-print-directory onnx
-check test-gpu make --no-print-directory test-gpu
+check test-gpu test_gpu
 
 echo "::: image sizes"
 image_sizes

@@ -57,7 +57,7 @@ class Row:
         return not self.problems
 
 
-def run_worker(backend: str, out: Path) -> Run:
+def run_worker(backend: str, out: Path, names: list | None = None) -> Run:
     env = dict(os.environ, TENSORWEAVER_BACKEND=backend)
     # One BLAS thread unless told otherwise: the cases' matrices are small, and threads
     # fighting over a busy CI machine made the NumPy side ten times slower.
@@ -65,7 +65,8 @@ def run_worker(backend: str, out: Path) -> Run:
         env.setdefault(var, "1")
     if backend == "cupynumeric":
         env["CUPYNUMERIC_FAST_MATH"] = "0"     # no TF32: float32 matmuls stay float32
-    proc = subprocess.run([sys.executable, str(HERE / "worker.py"), str(out)], env=env, cwd=REPO,
+    proc = subprocess.run([sys.executable, str(HERE / "worker.py"), str(out), *(names or [])],
+                          env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
     if proc.returncode != 0:
         raise RuntimeError(f"the {backend} parity worker failed (exit {proc.returncode}):\n"
@@ -111,7 +112,7 @@ def compare(case, reference: Run, candidate: Run) -> Row:
     return row
 
 
-def write_report(path: Path, rows: list, runs: dict) -> None:
+def write_report(path: Path, rows: list, runs: dict, of: int) -> None:
     meta = runs["cupynumeric"].meta
     versions = meta["versions"]
     legate = meta["legate"] or {}
@@ -142,7 +143,9 @@ def write_report(path: Path, rows: list, runs: dict) -> None:
         "  when some element is not and passes only thanks to `atol` (values near zero: this is",
         "  why such rows can show a max rel error above rtol); `equal` when nothing differs.",
         "",
-        f"**{len(rows) - len(failed)} of {len(rows)} cases pass.**"
+        (f"**Only {len(rows)} of the {of} cases ran** (a selection, e.g. `-k`).\n"
+         if len(rows) < of else "")
+        + f"**{len(rows) - len(failed)} of {len(rows)} cases pass.**"
         + (" Failing: " + ", ".join(f"`{r.case}`" for r in failed) if failed else ""),
         "",
         "| op | dtype | outputs | max abs error | max rel error | rtol / atol | used | passes by | result |",
@@ -158,14 +161,31 @@ def write_report(path: Path, rows: list, runs: dict) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def selected_cases(session, every: list) -> list | None:
+    """The cases this pytest run asks for, or None for all of them. `-k matmul` selects a few
+    test_case_agrees items: the workers then run only those cases (seconds, not minutes).
+    The coverage tests need every case, so selecting any of them runs all."""
+    names = []
+    for item in session.items:
+        if "parity" not in getattr(item, "fixturenames", ()):
+            continue
+        if item.originalname != "test_case_agrees":
+            return None
+        names.append(item.callspec.params["name"])
+    return None if len(set(names)) == len(every) else sorted(set(names), key=every.index)
+
+
 @pytest.fixture(scope="session")
-def parity(tmp_path_factory):
+def parity(request, tmp_path_factory):
     """{"runs": {backend: Run}, "rows": {case name: Row}}, computed once per session."""
     import parity_cases
+    every = list(parity_cases.CASES)
+    names = selected_cases(request.session, every)
     out = tmp_path_factory.mktemp("parity")
-    runs = {b: run_worker(b, out / b) for b in BACKENDS}
-    rows = {name: compare(case, runs["numpy"], runs["cupynumeric"])
-            for name, case in parity_cases.CASES.items()}
+    runs = {b: run_worker(b, out / b, names) for b in BACKENDS}
+    rows = {name: compare(parity_cases.CASES[name], runs["numpy"], runs["cupynumeric"])
+            for name in (names or every)}
     report = Path(os.environ.get("PARITY_REPORT") or REPO / "build" / "parity.md")
-    write_report(report if report.is_absolute() else REPO / report, list(rows.values()), runs)
+    write_report(report if report.is_absolute() else REPO / report, list(rows.values()), runs,
+                 of=len(every))
     return {"runs": runs, "rows": rows}
