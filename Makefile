@@ -290,7 +290,9 @@ bench-backends: venv-gpu ## MLP step time on NumPy vs cuPyNumeric (on Legate CPU
 # Labs as Slurm batch jobs (docker/cluster/): Legate is the distributed engine, the GPU image
 # runs through Apptainer (`make sif`), or a venv (RUNTIME=venv). GPUS here means GPUs per
 # node; its container default (auto) means "the template's default" (1 for gpu/multi).
-SIF        ?= tensorweaver-gpu.sif
+# The SIF every job uses: TW_IMAGE when set (a site's shared, read-only copy, e.g.
+# /apps/tensorweaver/tensorweaver-gpu.sif), else one in the checkout.
+SIF        ?= $(or $(TW_IMAGE),tensorweaver-gpu.sif)
 MODE       ?= gpu
 LAB        ?= labs/00_environment.ipynb
 NODES      ?=
@@ -300,13 +302,15 @@ TIME       ?=
 ACCOUNT    ?=
 RUNTIME    ?= apptainer
 JOB_DIR    ?= out/cluster
-# More render.py options, e.g. CLUSTER_ARGS="--fbmem 70000 --quick --mem 64G".
+# A file of student names, one per line: one job array task per student (JOB_DIR/NAME/).
+ROSTER     ?=
+# More render.py options, e.g. CLUSTER_ARGS="--fbmem 70000 --quick --mem 64G --qos class".
 CLUSTER_ARGS ?=
 RENDER_ARGS = $(MODE) --lab $(LAB) --runtime $(RUNTIME) --out $(JOB_DIR) \
 	$(if $(NODES),--nodes $(NODES)) $(if $(filter-out auto,$(GPUS)),--gpus $(GPUS)) \
 	$(if $(RANKS_PER_NODE),--ranks-per-node $(RANKS_PER_NODE)) \
 	$(if $(PARTITION),--partition $(PARTITION)) $(if $(TIME),--time $(TIME)) \
-	$(if $(ACCOUNT),--account $(ACCOUNT)) \
+	$(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(ROSTER),--roster $(ROSTER)) \
 	$(if $(filter apptainer,$(RUNTIME)),--image $(abspath $(SIF))) $(CLUSTER_ARGS)
 
 .PHONY: apptainer-check
@@ -327,7 +331,7 @@ cluster-render: ## Write a Slurm job for a lab to JOB_DIR without submitting it 
 	@$(PYTHON) docker/cluster/render.py $(RENDER_ARGS)
 
 .PHONY: cluster-job
-cluster-job: ## sbatch a lab: LAB= NODES= GPUS= MODE=gpu|cpu|multi|jupyter PARTITION= TIME=
+cluster-job: ## sbatch a lab: LAB= NODES= GPUS=[TYPE:]N MODE=gpu|cpu|multi|jupyter PARTITION= TIME= ROSTER=
 	@$(PYTHON) docker/cluster/render.py $(RENDER_ARGS) --submit
 
 .PHONY: test-cluster

@@ -54,7 +54,44 @@ def test_gpu_template_asks_for_the_gpus_and_sizes_legate(tmp_path):
     lines = sbatch_lines(job)
     assert "--gpus-per-node=4" in lines and "--partition=gpu" in lines
     assert "--account=proj" in lines and "--mem=64G" in lines and "--nodes=1" in lines
-    assert 'LEGATE_CONFIG="--gpus 4 --cpus 1 --utility 2 --sysmem 8000 --fbmem 70000"' in job.read_text()
+    assert not [line for line in lines if line.startswith("--gres")]
+    assert "TW_SYSMEM=${TW_SYSMEM:-8000}" in job.read_text()
+    (call,) = run_job(job, tmp_path, {"SLURM_MEM_PER_NODE": "65536"})
+    assert call["env"]["APPTAINERENV_LEGATE_CONFIG"] == "--gpus 4 --cpus 1 --utility 2 --sysmem 8000 --fbmem 70000"
+
+
+@pytest.mark.parametrize("gpus, gres, expected, count", [
+    ("a100:2", False, "--gpus-per-node=a100:2", "2"),
+    ("h100_80gb:8", False, "--gpus-per-node=h100_80gb:8", "8"),
+    ("3", True, "--gres=gpu:3", "3"),
+    ("a100:2", True, "--gres=gpu:a100:2", "2"),
+])
+def test_gpu_type_and_gres_reach_sbatch_and_legate_gets_the_count(tmp_path, gpus, gres, expected, count):
+    job = render("gpu", tmp_path, "--gpus", gpus, *(["--gres"] if gres else []), "--sysmem", "1000")
+    lines = sbatch_lines(job)
+    assert expected in lines
+    other = "--gpus-per-node" if gres else "--gres"
+    assert not [line for line in lines if line.startswith(other)], lines
+    (call,) = run_job(job, tmp_path, {})
+    assert call["env"]["APPTAINERENV_LEGATE_CONFIG"].startswith(f"--gpus {count} --cpus 1 ")
+
+
+def test_multi_template_splits_typed_gpus_over_the_ranks(tmp_path):
+    job = render("multi", tmp_path, "--gpus", "a100:4", "--ranks-per-node", "2", "--gres")
+    assert "--gres=gpu:a100:4" in sbatch_lines(job)
+    assert "--gpus 2 --cpus 1" in job.read_text()
+
+
+def test_site_options_pass_through_to_sbatch(tmp_path):
+    for mode in sorted(renderer.TEMPLATES):
+        job = render(mode, tmp_path, "--account", "cs101", "--qos", "class", "--reservation",
+                     "lab_tue", "--constraint", "a100&ib|[rack1*2]", "--partition", "gpu")
+        lines = sbatch_lines(job)
+        for expected in ("--account=cs101", "--qos=class", "--reservation=lab_tue",
+                         "--constraint=a100&ib|[rack1*2]", "--partition=gpu"):
+            assert expected in lines, (mode, expected, lines)
+    bare = sbatch_lines(render("cpu", tmp_path))
+    assert not [line for line in bare if line.startswith(("--qos", "--reservation", "--constraint", "--array"))]
 
 
 def test_multi_template_asks_for_nodes_and_ranks(tmp_path):
@@ -78,6 +115,14 @@ def test_multi_template_asks_for_nodes_and_ranks(tmp_path):
     (["cpu", "--time", "1h"], "Slurm's format"),
     (["cpu", "--partition", "gpu;rm"], "letters, digits"),
     (["cpu", "--runtime", "podman"], "apptainer, docker or venv"),
+    (["gpu", "--gpus", "a100"], "a GPU type and a count (a100:2)"),
+    (["gpu", "--gpus", "a100:0"], "needs a count of 1 or more"),
+    (["cpu", "--gres"], "give --gpus too"),
+    (["cpu", "--qos", "high prio"], "letters, digits"),
+    (["cpu", "--reservation", "r;x"], "letters, digits"),
+    (["cpu", "--constraint", "a100 && ib"], "no spaces"),
+    (["cpu", "--sysmem", "10"], "at least 64"),
+    (["cpu", "--max-running", "2"], "needs --roster"),
 ])
 def test_bad_options_are_refused_with_the_fix(tmp_path, options, message):
     done = subprocess.run([sys.executable, str(RENDER), *options, "--out", str(tmp_path)],
@@ -105,7 +150,7 @@ STUB = """#!/bin/bash
 python3 - "$@" <<'PY' >>"{log}"
 import json, os, sys
 print(json.dumps({{"cmd": "{name}", "argv": sys.argv[1:],
-                  "env": {{k: v for k, v in os.environ.items() if k.startswith(("APPTAINERENV_", "LEGATE", "TENSORWEAVER", "JUPYTER", "SLURM_PROCID"))}}}}))
+                  "env": {{k: v for k, v in os.environ.items() if k.startswith(("APPTAINERENV_", "LEGATE", "TENSORWEAVER", "JUPYTER", "SLURM_PROCID", "PYTHONPATH", "TMPDIR"))}}}}))
 PY
 {then}
 """
@@ -119,6 +164,12 @@ def stub(bin_dir: Path, name: str, log: Path, then: str = "") -> None:
 
 def run_job(job: Path, tmp_path: Path, env: dict) -> list:
     """Run a rendered job with bash as Slurm would on the batch node; the recorded calls."""
+    calls, _ = execute_job(job, tmp_path, env)
+    return calls
+
+
+def execute_job(job: Path, tmp_path: Path, env: dict, ok: bool = True):
+    """Run a rendered job against the stand-ins: (recorded calls, the finished process)."""
     log = tmp_path / "calls.jsonl"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -126,6 +177,9 @@ def run_job(job: Path, tmp_path: Path, env: dict) -> list:
     # python (the venv's) only record.
     stub(bin_dir, "srun", log, then='while [[ $1 == --* ]]; do shift; done; exec "$@"')
     stub(bin_dir, "apptainer", log, then="exit 0")
+    # squeue answers the job's time limit (tw_allocation asks it).
+    (bin_dir / "squeue").write_text("#!/bin/sh\necho 1:00:00\n")
+    (bin_dir / "squeue").chmod(0o755)
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True, exist_ok=True)
     stub(venv / "bin", "legate", log)
@@ -138,8 +192,10 @@ def run_job(job: Path, tmp_path: Path, env: dict) -> list:
             "TW_IMAGE": str(tmp_path / "image.sif")}
     done = subprocess.run(["bash", str(job)], cwd=submit_dir, capture_output=True, text=True,
                           env={**base, **env}, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in log.read_text().splitlines()]
+    if ok:
+        assert done.returncode == 0, done.stderr
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return calls, done
 
 
 def test_multi_job_runs_legate_with_the_srun_launcher(tmp_path):
@@ -176,18 +232,33 @@ def test_multi_job_can_use_mpirun_with_extra_flags(tmp_path):
 def test_multi_job_in_apptainer_starts_one_container_per_rank(tmp_path):
     job = render("multi", tmp_path, "--nodes", "2", "--gpus", "4", "--ranks-per-node", "4",
                  "--cpus", "8", "--lab", "01")
-    calls = run_job(job, tmp_path, {"SLURM_JOB_NUM_NODES": "2", "SLURM_CPUS_PER_TASK": "8"})
+    # The step's PMIx folder (srun makes it in slurmd's spool) and a host PYTHONPATH, as a
+    # rank would see them.
+    pmix = tmp_path / "spool" / "pmix.42.0"
+    pmix.mkdir(parents=True)
+    calls = run_job(job, tmp_path, {"SLURM_JOB_NUM_NODES": "2", "SLURM_CPUS_PER_TASK": "8",
+                                    "SLURM_MEM_PER_NODE": "256000", "PMIX_SERVER_TMPDIR": str(pmix),
+                                    "PYTHONPATH": "/host/site-packages"})
     srun = next(c for c in calls if c["cmd"] == "srun")
     submit, image = tmp_path / "submit", tmp_path / "image.sif"
-    assert srun["argv"][:4] == ["--nodes=2", "--ntasks-per-node=4", "--cpus-per-task=8", "apptainer"]
-    container = srun["argv"][4:]
-    assert container[:11] == ["exec", "--nv", "--contain", "--bind", f"{submit}:/work",
+    assert srun["argv"][:6] == ["--nodes=2", "--ntasks-per-node=4", "--cpus-per-task=8", "bash",
+                                f"{submit}/.tensorweaver/rank-exec.sh", "apptainer"]
+    check, rank = [c for c in calls if c["cmd"] == "apptainer"]   # the networking check, the ranks
+    assert check["argv"][-3:] == ["/work/.tensorweaver/run_lab_ranks.py", "--check-networking", "8"]
+    container = rank["argv"]
+    # No --contain/--containall: ranks keep the host's /dev (InfiniBand), /dev/shm, /tmp
+    # and IPC namespace, which MPI/UCX ranks need.
+    assert not [a for a in container if a.startswith("--contain")]
+    assert container[:12] == ["exec", "--bind", str(pmix), "--nv", "--bind", f"{submit}:/work",
                               "--home", f"{submit}/.tensorweaver/home-42:/home/tw",
                               "--pwd", "/home/jovyan/work", str(image), "legate"]
-    assert container[11:23] == ["--nodes", "2", "--ranks-per-node", "4", "--gpus", "1",
-                                "--cpus", "1", "--utility", "1", "--sysmem", "4000"]
-    assert container[23:26] == ["--logdir", "/work", "/work/.tensorweaver/run_lab_ranks.py"]
+    at = container.index("legate") + 1
+    # 256000 MB per node over 4 ranks: 64000 each, less a quarter.
+    assert container[at:at + 12] == ["--nodes", "2", "--ranks-per-node", "4", "--gpus", "1",
+                                     "--cpus", "1", "--utility", "1", "--sysmem", "48000"]
+    assert container[at + 12:at + 15] == ["--logdir", "/work", "/work/.tensorweaver/run_lab_ranks.py"]
     assert "--output" in container and "/work/01_tensors.executed.ipynb" in container
+    assert "PYTHONPATH" not in rank["env"]         # the host's Python stays out of the image's
 
 
 def test_cpu_job_in_apptainer_is_contained_with_a_writable_home(tmp_path):
@@ -198,6 +269,7 @@ def test_cpu_job_in_apptainer_is_contained_with_a_writable_home(tmp_path):
     assert argv[argv.index("--bind") + 1] == f"{tmp_path / 'submit'}:/work"
     home = argv[argv.index("--home") + 1]
     assert home.endswith(":/home/tw") and home.startswith(str(tmp_path / "tensorweaver-job-42."))
+    assert argv[argv.index("--workdir") + 1] == home.split(":")[0].rsplit("/", 1)[0]
     assert argv[argv.index("--pwd") + 1] == "/home/jovyan/work"
     assert argv[argv.index(str(tmp_path / "image.sif")) + 1:] == [
         "python", "-m", "tensorweaver.labs", "run", "labs/02_autodiff.ipynb", "--backend",
@@ -249,3 +321,144 @@ def test_make_sif_without_apptainer_says_how_to_get_it(tmp_path):
                           executable="/usr/bin/make")
     assert done.returncode != 0
     assert "apptainer is not installed" in done.stderr, done.stderr
+
+
+# --------------------------------------------------------------------------- Legate's memory
+@pytest.mark.parametrize("slurm_env, expected", [
+    ({"SLURM_MEM_PER_NODE": "16000"}, "12000"),               # a quarter kept back
+    ({"SLURM_MEM_PER_NODE": "3000"}, "1976"),                 # at least 1 GiB kept back
+    ({"SLURM_MEM_PER_CPU": "2000", "SLURM_CPUS_ON_NODE": "4"}, "6000"),
+    ({"SLURM_MEM_PER_CPU": "1500", "SLURM_CPUS_PER_TASK": "6"}, "6750"),
+    ({}, "4000"),                                              # no limit: Legate's old default
+    ({"SLURM_MEM_PER_NODE": "64000", "TW_SYSMEM": "5000"}, "5000"),   # set at submit time
+])
+def test_legate_sysmem_is_sized_from_the_allocation(tmp_path, slurm_env, expected):
+    job = render("cpu", tmp_path, "--backend", "cupynumeric", "--runtime", "venv")
+    calls, done = execute_job(job, tmp_path, slurm_env)
+    assert calls[0]["env"]["LEGATE_CONFIG"].endswith(f"--sysmem {expected}")
+    assert f"Legate --sysmem {expected} MiB per rank" in done.stderr or "TW_SYSMEM" in slurm_env
+
+
+def test_sysmem_given_when_rendering_wins_over_the_allocation(tmp_path):
+    job = render("gpu", tmp_path, "--sysmem", "3000", "--runtime", "venv")
+    (call,) = run_job(job, tmp_path, {"SLURM_MEM_PER_NODE": "500000"})
+    assert call["env"]["LEGATE_CONFIG"] == "--gpus 1 --cpus 1 --utility 2 --sysmem 3000"
+
+
+def test_too_little_memory_for_legate_fails_with_the_fix(tmp_path):
+    job = render("multi", tmp_path, "--ranks-per-node", "2", "--gpus", "2", "--runtime", "venv")
+    calls, done = execute_job(job, tmp_path, {"SLURM_MEM_PER_NODE": "2000"}, ok=False)
+    assert done.returncode == 2 and not calls
+    assert "1000 MB each leaves less than 256 MiB for Legate" in done.stderr
+    assert "--mem" in done.stderr and "TW_SYSMEM" in done.stderr
+
+
+# --------------------------------------------------------------------------- what a job prints
+def test_job_prints_its_allocation_and_ends_with_the_sacct_command(tmp_path):
+    job = render("gpu", tmp_path, "--gpus", "2", "--runtime", "venv")
+    _, done = execute_job(job, tmp_path, {
+        "SLURM_JOB_NODELIST": "gpu[01]", "SLURM_JOB_NUM_NODES": "1", "SLURM_NTASKS": "1",
+        "SLURM_CPUS_PER_TASK": "8", "SLURM_CPUS_ON_NODE": "8", "SLURM_MEM_PER_NODE": "64000",
+        "SLURM_GPUS_ON_NODE": "2", "SLURM_JOB_GPUS": "4,5", "CUDA_VISIBLE_DEVICES": "0,1",
+        "SLURM_JOB_PARTITION": "gpu"})
+    allocation = next(line for line in done.stderr.splitlines() if "allocation:" in line)
+    for part in ("nodes gpu[01] (1)", "CPUs per task 8", "memory 64000 MB per node",
+                 "GPUs 2 on this node (ids 4,5)", "CUDA_VISIBLE_DEVICES=0,1",
+                 "time limit 1:00:00", "partition gpu"):
+        assert part in allocation, (part, allocation)
+    last = done.stderr.strip().splitlines()[-1]
+    assert "finished with exit code 0" in last and "sacct -j 42 --format=" in last
+    assert "MaxRSS" in last and "seff 42" in last
+
+
+def test_scratch_is_on_slurm_tmpdir(tmp_path):
+    slurm_tmp = tmp_path / "node-local"
+    slurm_tmp.mkdir()
+    job = render("cpu", tmp_path)
+    (call,) = run_job(job, tmp_path, {"SLURM_TMPDIR": str(slurm_tmp)})
+    home = call["argv"][call["argv"].index("--home") + 1]
+    assert home.startswith(f"{slurm_tmp}/tensorweaver-job-42.")
+    assert not list(slurm_tmp.iterdir())            # removed at the end
+
+
+# --------------------------------------------------------------------------- a class's roster
+def write_roster(tmp_path, text="# CS101, group A\nalice\nbob   # joined late\n\ncarol\n"):
+    roster = tmp_path / "students.txt"
+    roster.write_text(text)
+    return roster
+
+
+def test_roster_makes_one_array_task_per_student(tmp_path):
+    job = render("gpu", tmp_path, "--roster", str(write_roster(tmp_path)), "--max-running", "2")
+    lines = sbatch_lines(job)
+    assert "--array=0-2%2" in lines and "--output=%x-%A_%a.out" in lines
+    assert "TW_ROSTER=(alice bob carol)" in job.read_text()
+    assert "--array=0-2" in sbatch_lines(render("cpu", tmp_path / "b", "--roster",
+                                                str(write_roster(tmp_path))))
+
+
+@pytest.mark.parametrize("runtime", ["apptainer", "venv"])
+def test_array_task_writes_to_its_students_folder(tmp_path, runtime):
+    job = render("cpu", tmp_path, "--roster", str(write_roster(tmp_path)), "--lab", "02",
+                 "--runtime", runtime, "--job-name", "cs101")
+    calls, done = execute_job(job, tmp_path, {"SLURM_ARRAY_JOB_ID": "77", "SLURM_ARRAY_TASK_ID": "1",
+                                              "SLURM_JOB_NAME": "cs101"})
+    (call,) = calls
+    submit = tmp_path / "submit"
+    out = "/work" if runtime == "apptainer" else str(submit / "bob")
+    argv = call["argv"]
+    assert argv[argv.index("--output") + 1] == f"{out}/02_autodiff.executed.ipynb"
+    assert argv[argv.index("--metrics") + 1] == f"{out}/02_autodiff.metrics.json"
+    if runtime == "apptainer":
+        assert argv[argv.index("--bind") + 1] == f"{submit / 'bob'}:/work"
+        assert call["env"]["APPTAINERENV_TENSORWEAVER_STUDENT"] == "bob"
+    else:
+        assert call["env"]["TENSORWEAVER_STUDENT"] == "bob"
+        # Scratch of its own, on the node: the task's tmp folder, gone at the end.
+        assert "/tensorweaver-job-77_1." in call["env"]["TMPDIR"]
+    # The Slurm log points at the student's log, which has the rest.
+    log = submit / "bob" / "cs101-77_1.out"
+    assert f"array task 1 is student bob: outputs and the rest of this log in {log}" in done.stderr
+    text = log.read_text()
+    assert "student bob" in text and "allocation:" in text and "sacct -j 77_1" in text
+    assert sorted(p.name for p in submit.iterdir()) == ["bob"]
+
+
+def test_array_task_outside_the_roster_or_outside_an_array_fails_with_the_fix(tmp_path):
+    job = render("cpu", tmp_path, "--roster", str(write_roster(tmp_path)))
+    calls, done = execute_job(job, tmp_path, {"SLURM_ARRAY_JOB_ID": "7", "SLURM_ARRAY_TASK_ID": "3"},
+                              ok=False)
+    assert done.returncode == 2 and not calls
+    assert "the roster has 3 students (tasks 0-2)" in done.stderr
+    calls, done = execute_job(job, tmp_path, {}, ok=False)
+    assert done.returncode == 2 and "SLURM_ARRAY_TASK_ID=K" in done.stderr
+
+
+@pytest.mark.parametrize("text, mode, message", [
+    ("alice\nbob\nalice\n", "cpu", "'alice' is already on line 1"),
+    ("alice\nbob smith\n", "cpu", "line 2: 'bob smith' is not a student name"),
+    ("../etc\n", "cpu", "is not a student name"),
+    ("# nobody yet\n\n", "cpu", "names no students"),
+    ("alice\n", "multi", "use the cpu or gpu template"),
+    ("alice\n", "jupyter", "use the cpu or gpu template"),
+])
+def test_bad_rosters_are_refused_with_the_fix(tmp_path, text, mode, message):
+    roster = write_roster(tmp_path, text)
+    done = subprocess.run([sys.executable, str(RENDER), mode, "--roster", str(roster),
+                           "--out", str(tmp_path / "jobs")], capture_output=True, text=True)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "jobs").exists() or not list((tmp_path / "jobs").glob("*.sbatch"))
+
+
+def test_missing_roster_file_is_named(tmp_path):
+    done = subprocess.run([sys.executable, str(RENDER), "cpu", "--roster", str(tmp_path / "no.txt"),
+                           "--out", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 2 and "no.txt: cannot read it" in done.stderr
+
+
+def test_site_image_location_comes_from_tw_image(tmp_path):
+    site = "/apps/tensorweaver/tensorweaver-gpu-26.06.sif"
+    done = subprocess.run([sys.executable, str(RENDER), "gpu", "--out", str(tmp_path)],
+                          capture_output=True, text=True, env={**os.environ, "TW_IMAGE": site})
+    assert done.returncode == 0, done.stderr
+    assert f"TW_IMAGE=${{TW_IMAGE:-{site}}}" in Path(done.stdout.strip()).read_text()
