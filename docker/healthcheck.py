@@ -2,6 +2,8 @@
 """Docker HEALTHCHECK: healthy when the Jupyter server in this container answers on /api.
 
 /api (the server version) needs no token, so the check works whatever token the lab uses.
+Under JupyterHub the server lives at /user/<name>/: the spawner sets JUPYTERHUB_SERVICE_PREFIX
+to that prefix, and the check follows it.
 A container started for another command (`make test`, `make shell`) serves nothing, so it is
 not reported unhealthy for that. Exit 0 = healthy, 1 = unhealthy (Docker's convention).
 """
@@ -17,7 +19,8 @@ if not any(arg.startswith("jupyter") for arg in command):
     print(f"healthy: no Jupyter server in this container ({' '.join(command[4:])})")
     sys.exit(0)
 
-url = f"http://127.0.0.1:{os.environ.get('JUPYTER_PORT', '8888')}/api"
+prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+url = f"http://127.0.0.1:{os.environ.get('JUPYTER_PORT', '8888')}{prefix.rstrip('/')}/api"
 try:
     with urllib.request.urlopen(url, timeout=2) as response:
         version = json.load(response)["version"]
