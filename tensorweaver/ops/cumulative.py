@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 from collections import namedtuple
 
+import numpy as _host_np   # host side only: constant 0/1 masks
+
 from tensorweaver import backend, dtypes
 from tensorweaver.autograd.function import Function
 from tensorweaver.ops import elementwise as ew
@@ -107,6 +109,15 @@ class Prod(Function):
         g = _expand_back(grad, a.shape, self.axes, self.keepdim)
         return g * _along_last(_exclusive_products, a, self.axes)
 
+    def tensor_backward(self, grad, a):
+        # The same rule on Tensors (products of the other elements, no division), so a
+        # second derivative through a zero is exact too.
+        if not self.axes:
+            return grad * _make_tensor(xp.ones(a.shape, dtype=grad.dtype), False, None)
+        g = grad if self.keepdim or not a.ndim else grad.reshape(
+            tuple(1 if i in self.axes else n for i, n in enumerate(a.shape)))
+        return g * _exclusive_products_t(a, self.axes)
+
 
 class CumSum(Function):
     """Running sum along ``dim`` (``reverse``: from the end). Its adjoint is the running sum the
@@ -144,6 +155,19 @@ class CumProd(Function):
         return xp.moveaxis(_cumprod_grad_exact(xp.moveaxis(a, self.dim, -1),
                                                xp.moveaxis(grad, self.dim, -1)), -1, self.dim)
 
+    def tensor_backward(self, grad, a, _out):
+        # d out_j / d a_k = (product of a_i, i < k) * (product of a_i, k < i <= j) for j >= k.
+        # The second factor, for every (k, j) pair, is a running product along j of a with
+        # the entries i <= k replaced by 1, masked to j >= k: an (n, n) table per slice, made
+        # of recorded ops (CumProd again), exact at zeros and differentiable to every order.
+        n = a.shape[self.dim]
+        a_last, g_last = a.movedim(self.dim, -1), grad.movedim(self.dim, -1)
+        j_after_k = _host_np.arange(n)[None, :] > _host_np.arange(n)[:, None]
+        table = ew.where(_const(j_after_k), a_last.unsqueeze(-2), 1.0)        # (*, k, j)
+        between = CumProd.apply(table, table.ndim - 1) * _const(_host_np.triu(_host_np.ones((n, n), a.dtype)))
+        after = (between * g_last.unsqueeze(-2)).sum(-1)                        # (*, k)
+        return (_exclusive_cumprod_t(a_last) * after).movedim(-1, self.dim)
+
 
 def _cumprod_grad_exact(a, g):
     """``CumProd``'s gradient along the last axis without dividing (n steps of O(n) work)."""
@@ -157,6 +181,30 @@ def _cumprod_grad_exact(a, g):
             after = after + (g[..., k + 1:] * xp.cumprod(a[..., k + 1:], axis=-1)).sum(axis=-1)
         cols.append(before[..., k] * after)
     return xp.stack(cols, axis=-1)
+
+
+def _const(host_array):
+    return _make_tensor(backend.from_host(host_array), False, None)
+
+
+def _exclusive_cumprod_t(a):
+    """Tensor ``[1, a_0, a_0 a_1, ...]`` along the last dim (the product of the elements before)."""
+    from tensorweaver.ops import shape as sh
+    ones = _make_tensor(xp.ones(a.shape[:-1] + (1,), dtype=a.dtype), False, None)
+    return CumProd.apply(sh.cat([ones, a[..., :-1]], -1), a.ndim - 1)
+
+
+def _exclusive_products_t(a, axes):
+    """Tensor form of ``_along_last(_exclusive_products, a, axes)``: for each element, the
+    product of the other elements over ``axes`` (running products from both ends)."""
+    rest = [i for i in range(a.ndim) if i not in axes]
+    perm = tuple(rest) + tuple(axes)
+    moved = a.permute(perm)
+    flat = moved.reshape(moved.shape[:len(rest)] + (-1,))
+    left = _exclusive_cumprod_t(flat)
+    right = _exclusive_cumprod_t(flat.flip(-1)).flip(-1)
+    out = (left * right).reshape(moved.shape)
+    return out.permute(tuple(perm.index(i) for i in range(a.ndim)))
 
 
 class SelectAlong(Gather):

@@ -192,7 +192,7 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
 def _parse(equation, operands):
     eq = equation.replace(" ", "")
     if "..." in eq:
-        raise NotImplementedError("einsum: '...' (ellipsis) is not supported here; name the dims")
+        eq, operands = _spell_out_ellipsis(eq, operands)
     if "->" in eq:
         lhs, rhs = eq.split("->")
     else:
@@ -205,7 +205,65 @@ def _parse(equation, operands):
     for s, t in zip(subs, operands):
         if len(s) != t.ndim:
             raise ValueError(f"einsum: operand subscripts {s!r} name {len(s)} dims but the operand has {t.ndim}")
-    return subs, rhs
+    return subs, rhs, operands
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _spell_out_ellipsis(eq, operands):
+    """Rewrite ``...`` as letters the equation does not use, as torch/NumPy read it: each
+    operand's ``...`` stands for its leading dims not named by letters, right-aligned and
+    broadcast together. A size-1 broadcast dim is squeezed from its operand (so the letter
+    is absent there, which is broadcasting in einsum). The output gets the ``...`` dims where
+    ``->`` puts them, first when there is no ``->``, and they are summed when ``->`` omits them.
+    Returns the equation with letters only and the (possibly reshaped) operands."""
+    lhs, arrow, rhs = eq.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != len(operands):
+        raise ValueError(f"einsum: the equation names {len(subs)} operands but {len(operands)} were given")
+    if any(s.count("...") > 1 for s in subs + [rhs]) or "." in eq.replace("...", ""):
+        raise ValueError(f"einsum: '...' may appear at most once per operand (and '.' only as '...'): {eq!r}")
+    counts = []
+    for s, t in zip(subs, operands):
+        named = len(s.replace("...", ""))
+        k = t.ndim - named if "..." in s else 0
+        if k < 0:
+            raise ValueError(f"einsum: operand subscripts {s!r} name {named} dims but the operand has {t.ndim}")
+        counts.append(k)
+    free = [c for c in _LETTERS if c not in eq]
+    n_ell = max(counts)
+    if n_ell > len(free):
+        raise ValueError(f"einsum: '...' covers {n_ell} dims, more than the {len(free)} unused letters")
+    ell = free[:n_ell]
+    sizes = [1] * n_ell
+    for s, t, k in zip(subs, operands, counts):
+        start = s.find("...")
+        for j in range(k):
+            n, pos = t.shape[start + j], n_ell - k + j
+            if n != 1 and sizes[pos] not in (1, n):
+                raise ValueError(f"einsum: the '...' dims of the operands {tuple(t.shape)} do not broadcast "
+                                 f"(size {n} against {sizes[pos]})")
+            sizes[pos] = max(sizes[pos], n) if n != 1 else sizes[pos]
+    new_subs, new_ops = [], []
+    for s, t, k in zip(subs, operands, counts):
+        if "..." not in s:
+            new_subs.append(s), new_ops.append(t)
+            continue
+        start = s.find("...")
+        letters = ell[n_ell - k:]
+        keep = [j for j in range(k) if not (t.shape[start + j] == 1 and sizes[n_ell - k + j] != 1)]
+        if len(keep) != k:     # squeeze the size-1 dims that broadcast against a larger size
+            shape = t.shape[:start] + tuple(t.shape[start + j] for j in keep) + t.shape[start + k:]
+            t = t.reshape(shape)
+        new_subs.append(s.replace("...", "".join(letters[j] for j in keep)))
+        new_ops.append(t)
+    if arrow:
+        out = rhs.replace("...", "".join(ell))
+    else:
+        letters = lhs.replace(",", "").replace("...", "")
+        out = "".join(ell) + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    return ",".join(new_subs) + "->" + out, new_ops
 
 
 class Einsum(Function):
@@ -266,11 +324,13 @@ def _expand_tensor(g, keep, target, shape):
 
 def einsum(equation, *operands):
     """Einstein summation: ``einsum('ij,jk->ik', a, b)`` is ``a @ b``. Without ``->`` the
-    output is the letters used once, sorted. Operands may also be passed as one list."""
+    output is the letters used once, sorted. ``...`` stands for the dims no letter names,
+    broadcast across operands (``'...ij,...jk->...ik'`` is a batched matmul). Operands may
+    also be passed as one list."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     ts = [_tensor(t) for t in operands]
-    subs, rhs = _parse(equation, ts)
+    subs, rhs, ts = _parse(equation, ts)
     for s, t in zip(subs, ts):
         if len(set(s)) != len(s) and t.requires_grad:
             _check_no_repeats(s)
