@@ -42,8 +42,11 @@ def sum_to(t, shape):
     return t if t.shape == shape else t.reshape(shape)
 
 
+_ndarray = backend.ndarray       # bound once: the backend is chosen per process, at import
+
+
 def _shape_of(x):
-    return x.shape if isinstance(x, backend.ndarray) else ()
+    return x.shape if isinstance(x, _ndarray) else ()
 
 
 def as_tensor_operand(x):
@@ -526,16 +529,22 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 # ---------------------------------------------------------------- public functions
 def add(a, b):
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is b._data.dtype:
+        return Add.apply(a, b)        # the common case, without promote's calls (per-op overhead)
     a, b = promote(a, b)
     return Add.apply(a, b)
 
 
 def sub(a, b):
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is b._data.dtype:
+        return Sub.apply(a, b)        # the common case, without promote's calls (per-op overhead)
     a, b = promote(a, b)
     return Sub.apply(a, b)
 
 
 def mul(a, b):
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is b._data.dtype:
+        return Mul.apply(a, b)        # the common case, without promote's calls (per-op overhead)
     a, b = promote(a, b)
     return Mul.apply(a, b)
 
