@@ -72,6 +72,17 @@ from tensorweaver.ops.joining import (  # noqa: E402  (more ops: Indexing, Slici
     masked_select, moveaxis, movedim, narrow, nonzero, ravel, row_stack, select, swapaxes, swapdims,
     t, take, take_along_dim, tensor_split, tile, unbind, unflatten, vsplit, vstack, where,
 )
+from tensorweaver.ops.joining import (  # noqa: E402  (more ops: strided reads, unravel, *_scatter)
+    as_strided, diagonal_scatter, narrow_copy, select_scatter, slice_scatter, unravel_index,
+)
+from tensorweaver.ops.scattering import index_copy, index_reduce, scatter_reduce  # noqa: E402
+from tensorweaver.ops.unique import unique, unique_consecutive  # noqa: E402
+from tensorweaver.ops.other_ops import (  # noqa: E402  (more ops: integers, covariance, histograms)
+    block_diag, corrcoef, cov, gcd, heaviside, histogram, histogramdd, lcm, renorm, vander,
+)
+from tensorweaver.ops.creation import (  # noqa: E402  (more factories)
+    asarray, empty_strided, from_dlpack, from_file, frombuffer, logspace, range,
+)
 
 clip = clamp
 mm = matmul

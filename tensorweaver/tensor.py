@@ -561,6 +561,8 @@ from tensorweaver.ops import comparison as _cmp  # noqa: E402  (eq ... with out=
 from tensorweaver.ops import other_ops as _other  # noqa: E402  (flip, roll, diff, diagonal, ...)
 from tensorweaver.ops import linalg_more as _lam  # noqa: E402  (dot, mv, bmm, addmm, kron, ...)
 from tensorweaver.ops import joining as _join  # noqa: E402  (index_select, narrow, movedim, tile, ...)
-for _family in (_pw, _sampling, _cum, _stats, _cmp, _other, _lam, _join):
+from tensorweaver.ops import scattering as _scat  # noqa: E402  (scatter_reduce, index_reduce, index_copy)
+from tensorweaver.ops import unique as _uniq  # noqa: E402  (unique, unique_consecutive)
+for _family in (_pw, _sampling, _cum, _stats, _cmp, _other, _lam, _join, _scat, _uniq):
     for _name in _family.METHODS:
         setattr(Tensor, _name, getattr(_family, _name))

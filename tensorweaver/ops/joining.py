@@ -29,6 +29,7 @@ from tensorweaver.ops import elementwise as ew
 from tensorweaver.ops import indexing as ix
 from tensorweaver.ops import shape as sh
 from tensorweaver.ops.cumulative import _tensor
+from tensorweaver.ops.inplace import IndexPut
 from tensorweaver.ops.pointwise import write_out
 from tensorweaver.ops.reduction import normalize_dims
 from tensorweaver.tensor import Tensor, _make_tensor
@@ -340,7 +341,122 @@ def adjoint(input):  # noqa: A002
 concat = concatenate = sh.cat
 
 
+# ---------------------------------------------------------------- copies, strides, unravel
+def narrow_copy(input, dim, start, length):  # noqa: A002
+    """``narrow`` as a new tensor (never sharing memory with ``input``)."""
+    return ew.clone(narrow(input, dim, start, length))
+
+
+def as_strided(input, size, stride, storage_offset=0):  # noqa: A002
+    """The elements ``input.flatten()[storage_offset + sum_k i_k * stride[k]]`` for every index
+    ``(i_0, ...)`` of ``size``: torch's ``as_strided`` on a contiguous tensor (sliding windows,
+    overlapping patches). Tensors here expose no strides: ``input`` is read in its row-major
+    (contiguous) order, whatever made it, and the result is a copy, not a view. Overlapping
+    windows get the sum of their gradients, as in torch."""
+    x = _tensor(input)
+    size, stride = tuple(int(n) for n in size), tuple(int(n) for n in stride)
+    if len(size) != len(stride):
+        raise RuntimeError(f"as_strided: mismatch in length of strides ({len(stride)}) and shape ({len(size)})")
+    if any(n < 0 for n in size) or any(n < 0 for n in stride) or storage_offset < 0:
+        raise RuntimeError(f"as_strided: size {size}, stride {stride} and storage_offset {storage_offset} "
+                           "must be non-negative")
+    pos = _host_np.full(size, storage_offset, dtype=_host_np.int64)
+    for k, (n, st) in enumerate(zip(size, stride)):
+        pos = pos + (_host_np.arange(n) * st).reshape((1,) * k + (n,) + (1,) * (len(size) - k - 1))
+    if pos.size and int(pos.max()) >= x.numel():
+        raise RuntimeError(f"as_strided: size {size}, stride {stride} and storage_offset {storage_offset} "
+                           f"reach element {int(pos.max())}, out of bounds for a tensor of {x.numel()} elements")
+    return x.reshape(-1)[backend.from_host(pos.reshape(-1))].reshape(size)
+
+
+def unravel_index(indices, shape):
+    """The coordinates of flat ``indices`` in a tensor of ``shape``: a tuple of int64 tensors,
+    one per dim, each shaped like ``indices`` (negative indices count from the end)."""
+    shape = (shape,) if isinstance(shape, int) else tuple(int(n) for n in shape)
+    idx = _tensor(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"unravel_index: expected an integer tensor of indices, got {idx.dtype}")
+    if any(n < 0 for n in shape):
+        raise ValueError(f"unravel_index: the shape must be non-negative, got {shape}")
+    total = 1
+    for n in shape:
+        total *= n
+    flat = idx.data.astype(dtypes.int64)
+    if flat.size and (int(flat.min()) < -total or int(flat.max()) >= total):
+        raise IndexError(f"unravel_index: an index is out of bounds for a tensor of shape {shape} "
+                         f"({total} elements; indices must be in [{-total}, {total}))")
+    flat = xp.where(flat < 0, flat + total, flat)
+    out = []
+    for n in reversed(shape):
+        out.append(flat % n if n else flat)
+        flat = flat // n if n else flat
+    return tuple(_make_tensor(backend.as_array(c), False, None) for c in reversed(out))
+
+
+# ---------------------------------------------------------------- *_scatter: write src into a copy
+class ScatterInto(IndexPut):
+    """``input`` with ``src`` written at a fixed (basic or diagonal) index, out of place:
+    ``select_scatter``, ``slice_scatter``, ``diagonal_scatter``, ``index_copy``. The gradient
+    of ``input`` is ``grad`` with the written positions zeroed; ``src`` gets ``grad`` there.
+    ``op`` names the op (for ONNX export's error)."""
+
+    def forward(self, a, value, index, op="index_put"):
+        self.op = op
+        return super().forward(a, value, index)
+
+
+def _scatter_into(x, src, index, expected, op):
+    src = _tensor(src)
+    if tuple(src.shape) != tuple(expected):
+        raise RuntimeError(f"{op}: expected src to have a size equal to the slice of self. src size = "
+                           f"{list(src.shape)}, slice size = {list(expected)}")
+    if src.dtype != x.dtype:
+        src = ew.cast(src, x.dtype)
+    return ScatterInto.apply(x, src, index, op=op)
+
+
+def select_scatter(input, src, dim, index):  # noqa: A002
+    """``input`` with ``src`` written into ``input.select(dim, index)`` (a new tensor)."""
+    x = _tensor(input)
+    d = _dim(dim, x.ndim, "select_scatter")
+    n = x.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select_scatter: index {index} is out of range for dim {dim} of size {n}")
+    where = (slice(None),) * d + (index % n,)
+    return _scatter_into(x, src, where, x.shape[:d] + x.shape[d + 1:], "select_scatter")
+
+
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1):  # noqa: A002
+    """``input`` with ``src`` written into ``input[..., start:end:step, ...]`` along ``dim``."""
+    x = _tensor(input)
+    d = _dim(dim, x.ndim, "slice_scatter")
+    if step is None:
+        step = 1
+    if step <= 0:
+        raise RuntimeError(f"slice_scatter: slice step must be positive, got {step}")
+    where = (slice(None),) * d + (slice(start, end, step),)
+    expected = x.shape[:d] + (len(range(*slice(start, end, step).indices(x.shape[d]))),) + x.shape[d + 1:]
+    return _scatter_into(x, src, where, expected, "slice_scatter")
+
+
+def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):  # noqa: A002
+    """``input`` with ``src`` written onto ``diagonal(input, offset, dim1, dim2)`` (whose shape is
+    the other dims followed by the diagonal's length)."""
+    from tensorweaver.ops.other_ops import _diagonal_index
+    x = _tensor(input)
+    d1, d2 = (_dim(d, x.ndim, "diagonal_scatter") for d in (dim1, dim2))
+    if d1 == d2:
+        raise RuntimeError(f"diagonal_scatter: dim1 and dim2 cannot be the same dim ({dim1})")
+    rest = tuple(i for i in range(x.ndim) if i not in (d1, d2))
+    perm = rest + (d1, d2)
+    rows, cols = _diagonal_index(x.shape[d1], x.shape[d2], offset)
+    index = (Ellipsis, backend.from_host(rows), backend.from_host(cols))
+    moved = x.permute(perm)
+    out = _scatter_into(moved, src, index, moved.shape[:-2] + (len(rows),), "diagonal_scatter")
+    return out.permute(tuple(perm.index(i) for i in range(x.ndim)))
+
+
 # The Tensor methods these functions are (torch has no Tensor.hstack ... : functions only).
 METHODS = ("index_select masked_select narrow take take_along_dim unbind movedim moveaxis swapaxes "
            "swapdims tile repeat nonzero argwhere select tensor_split hsplit vsplit dsplit ravel "
-           "unflatten adjoint").split()
+           "unflatten adjoint narrow_copy as_strided select_scatter slice_scatter diagonal_scatter").split()

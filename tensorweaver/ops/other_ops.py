@@ -19,6 +19,7 @@ Shapes::
 from __future__ import annotations
 
 import itertools
+from collections import namedtuple
 
 import numpy as _host_np   # host side only: constant index arrays and 0/1 matrices
 
@@ -435,6 +436,320 @@ def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):  # 
     return write_out(searchsorted(b, input, out_int32=out_int32, right=right), out)
 
 
+# ---------------------------------------------------------------- integer and step functions
+def _integer_pair(input, other, op):
+    a, b = _tensor(input), _tensor(other)
+    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}: expected integer tensors, got {a.dtype} and {b.dtype} (gcd and lcm are "
+                           "defined on integers; convert with .long())")
+    dtype = _host_np.promote_types(a.dtype, b.dtype)
+    return ew.cast(a, dtype), ew.cast(b, dtype)
+
+
+def gcd(input, other, *, out=None):  # noqa: A002
+    """Elementwise greatest common divisor of two integer tensors (broadcasting; always >= 0,
+    ``gcd(0, 0) = 0``). Integer-valued: no gradient."""
+    a, b = _integer_pair(input, other, "gcd")
+    return write_out(Counting.apply(a, b, op="gcd", rule=xp.gcd), out)
+
+
+def lcm(input, other, *, out=None):  # noqa: A002
+    """Elementwise least common multiple of two integer tensors (>= 0; 0 when either is 0)."""
+    a, b = _integer_pair(input, other, "lcm")
+    return write_out(Counting.apply(a, b, op="lcm", rule=xp.lcm), out)
+
+
+def heaviside(input, values, *, out=None):  # noqa: A002
+    """The step function: 0 where ``input < 0``, ``values`` where ``input == 0``, 1 where
+    ``input > 0``. ``input`` and ``values`` must have the same dtype, as in torch. Written
+    with ``where``, so a gradient reaches ``values`` (at the zeros) and the input gets 0."""
+    x, v = _tensor(input), _tensor(values)
+    if x.dtype != v.dtype:
+        raise RuntimeError(f"heaviside is not yet implemented for tensors with different dtypes "
+                           f"({x.dtype} and {v.dtype}); convert values with .to(input.dtype)")
+    zero = ew.where(ew.eq(x, 0), v, ew.cast(ew.gt(x, 0), x.dtype))
+    return write_out(zero, out)
+
+
+def gcd_(input, other):  # noqa: A002
+    from tensorweaver.ops import inplace
+    return inplace.binary_(input, other, gcd, "gcd_")
+
+
+def lcm_(input, other):  # noqa: A002
+    from tensorweaver.ops import inplace
+    return inplace.binary_(input, other, lcm, "lcm_")
+
+
+def heaviside_(input, values):  # noqa: A002
+    from tensorweaver.ops import inplace
+    return inplace.binary_(input, values, heaviside, "heaviside_")
+
+
+# ---------------------------------------------------------------- block_diag, vander, renorm
+def block_diag(*tensors):
+    """The block-diagonal matrix of the tensors (0-D: 1x1, 1-D: one row, 2-D as they are),
+    zeros elsewhere, in the tensors' common dtype."""
+    if not tensors:
+        return _const(_host_np.zeros((1, 0), dtype=dtypes.get_default_dtype()))
+    ts = [_tensor(t) for t in tensors]
+    for i, t in enumerate(ts):
+        if t.ndim > 2:
+            raise RuntimeError(f"block_diag: input {i} has {t.ndim} dims; expected tensors of at most 2 dims")
+    dtype = ts[0].dtype
+    for t in ts[1:]:
+        dtype = _host_np.result_type(dtype, t.dtype)
+    mats = [ew.cast(t.reshape(1, -1) if t.ndim < 2 else t, dtype) for t in ts]
+    width = sum(m.shape[1] for m in mats)
+    rows, left = [], 0
+    for m in mats:
+        r, c = m.shape
+        parts = [_const(_host_np.zeros((r, left), dtype)), m, _const(_host_np.zeros((r, width - left - c), dtype))]
+        rows.append(sh.cat(parts, 1))
+        left += c
+    return sh.cat(rows, 0)
+
+
+def vander(x, N=None, increasing=False):  # noqa: N803 (torch's name)
+    """The Vandermonde matrix of a 1-D tensor: column j is ``x ** (N - 1 - j)`` (``x ** j``
+    with ``increasing=True``); ``N`` defaults to ``len(x)``. Built by repeated products, so
+    the gradient is exact at zeros (and ONNX export is Mul and Concat). Integer inputs give
+    int64, as in torch."""
+    t = _tensor(x)
+    if t.ndim != 1:
+        raise RuntimeError(f"vander: x must be a 1-D tensor, got {t.ndim} dims")
+    n = t.shape[0] if N is None else int(N)
+    if n < 0:
+        raise RuntimeError(f"vander: N must be non-negative, got {N}")
+    if t.dtype.kind in "iub":
+        t = ew.cast(t, dtypes.int64)
+    if n == 0:
+        return _const(_host_np.zeros((t.shape[0], 0), t.dtype))
+    powers = [_const(_host_np.ones(t.shape[0], t.dtype))]
+    for _ in range(n - 1):
+        powers.append(powers[-1] * t)
+    return sh.stack(powers if increasing else powers[::-1], 1)
+
+
+def renorm(input, p, dim, maxnorm, *, out=None):  # noqa: A002
+    """Each slice ``input.select(dim, i)`` whose ``p``-norm exceeds ``maxnorm`` scaled down to
+    norm ``maxnorm`` (times ``maxnorm / (norm + 1e-7)``, as torch); the others unchanged."""
+    x = _tensor(input)
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"renorm: expected a floating point tensor, got {x.dtype}")
+    if not p > 0:
+        raise RuntimeError(f"renorm: non-positive norm (p={p}) not supported")
+    if maxnorm < 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    if x.ndim <= 1:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
+    (d,) = normalize_dims(dim, x.ndim, "renorm")
+    others = tuple(i for i in range(x.ndim) if i != d)
+    total = (ew.abs(x) ** p).sum(others, keepdim=True)
+    # Where nothing is scaled the norm's gradient (infinite at 0 for p > 1 roots) must not
+    # reach the result, even multiplied by 0: the scaled branch only sees large norms.
+    big = ew.gt(total, float(maxnorm) ** p)
+    norm = ew.where(big, total, 1.0) ** (1.0 / p)
+    scale = ew.where(big, maxnorm / (norm + 1e-7), 1.0)
+    return write_out(x * scale, out)
+
+
+def renorm_(input, p, dim, maxnorm):  # noqa: A002
+    from tensorweaver.ops import inplace
+    return inplace.unary_(input, lambda t: renorm(t, p, dim, maxnorm), "renorm_")
+
+
+# ---------------------------------------------------------------- covariance
+def cov(input, *, correction=1, fweights=None, aweights=None):  # noqa: A002
+    """The covariance matrix of the variables in the rows of ``input`` (observations in the
+    columns; a 1-D input is one variable): ``(v, n) -> (v, v)``, a 0-D tensor for one
+    variable. ``fweights`` (integer) repeat observations, ``aweights`` weight them; the
+    normalisation is ``sum(w) - correction`` (with ``aweights``, NumPy's and torch's formula)."""
+    x = _tensor(input)
+    if x.ndim > 2:
+        raise RuntimeError(f"cov: expected input to have two or fewer dimensions but got {x.ndim}")
+    if x.dtype.kind != "f":
+        x = ew.cast(x, dtypes.get_default_dtype())
+    if x.ndim < 2:
+        x = x.reshape(1, -1)
+    n = x.shape[1]
+    w = None
+    if fweights is not None:
+        fw = _tensor(fweights)
+        if fw.ndim > 1 or fw.dtype.kind not in "iu":
+            raise RuntimeError("cov: fweights must be a 1-D integer tensor of one weight per observation")
+        if fw.numel() != n:
+            raise RuntimeError(f"cov: fweights has {fw.numel()} elements, expected {n} (one per observation)")
+        if fw.numel() and int(fw.data.min()) < 0:
+            raise RuntimeError("cov: fweights cannot be negative")
+        w = ew.cast(fw.reshape(-1), x.dtype)
+    aw = None
+    if aweights is not None:
+        aw = _tensor(aweights)
+        if aw.ndim > 1 or aw.dtype.kind != "f":
+            raise RuntimeError("cov: aweights must be a 1-D floating point tensor of one weight per observation")
+        if aw.numel() != n:
+            raise RuntimeError(f"cov: aweights has {aw.numel()} elements, expected {n} (one per observation)")
+        if aw.numel() and float(aw.data.min()) < 0:
+            raise RuntimeError("cov: aweights cannot be negative")
+        aw = ew.cast(aw.reshape(-1), x.dtype)
+        w = aw if w is None else w * aw
+    if w is None:
+        w_sum = n
+        avg = x.mean(1, keepdim=True)
+        norm = n - correction
+    else:
+        w_sum = w.sum()
+        avg = (x * w).sum(1, keepdim=True) / w_sum
+        norm = w_sum - correction if aw is None else w_sum - correction * (w * aw).sum() / w_sum
+    if isinstance(norm, Tensor):
+        norm = ew.clamp(norm, min=0.0)
+    else:
+        norm = max(norm, 0)
+    centered = x - avg
+    c = (centered * w if w is not None else centered) @ centered.transpose(0, 1)
+    out = c / norm
+    return out.reshape(()) if out.shape == (1, 1) else out
+
+
+def corrcoef(input):  # noqa: A002
+    """Pearson correlation coefficients of the rows of ``input`` (variables), clipped to
+    [-1, 1]: ``cov`` divided by the outer product of the standard deviations."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = ew.sqrt(diagonal(c))
+    return ew.clamp(c / d.reshape(-1, 1) / d.reshape(1, -1), -1.0, 1.0)
+
+
+# ---------------------------------------------------------------- histograms (no gradient)
+Histogram = namedtuple("histogram", ["hist", "bin_edges"])
+HistogramDD = namedtuple("histogramdd", ["hist", "bin_edges"])
+
+
+def _bin_edges(values, bins, lo_hi, dtype, op, axis=""):
+    """The edges for one dim: a tensor of edges given as ``bins``, or ``bins + 1`` even edges
+    over ``lo_hi`` (the data's range when None, widened by 0.5 on each side when it is one value)."""
+    if isinstance(bins, Tensor):
+        edges = bins.data.astype(dtype)
+        if bins.ndim != 1 or bins.numel() < 1:
+            raise RuntimeError(f"{op}: bins{axis} must be a 1-D tensor of edges (at least one), got shape {bins.shape}")
+        if bins.numel() > 1 and bool((edges[1:] < edges[:-1]).any()):
+            raise RuntimeError(f"{op}: the bin edges{axis} must be increasing")
+        return edges
+    if not isinstance(bins, int) or bins <= 0:
+        raise RuntimeError(f"{op}: bins{axis} must be a positive int or a 1-D tensor of edges, got {bins!r}")
+    if lo_hi is None:
+        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    else:
+        lo, hi = (float(v) for v in lo_hi)
+    if not lo <= hi:
+        raise ValueError(f"{op}: range{axis} must be (min, max) with min <= max, got {(lo, hi)}")
+    if lo_hi is None and not values.size:
+        lo, hi = 0.0, 1.0
+    elif lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    # torch's linspace in the data's dtype: from the start for the first half, from the end
+    # for the second (so both ends are exact).
+    d = _host_np.dtype(dtype)
+    lo_, hi_, step = d.type(lo), d.type(hi), (d.type(hi) - d.type(lo)) / d.type(bins)
+    i = _host_np.arange(bins + 1)
+    edges = _host_np.where(i < (bins + 1) // 2, lo_ + step * i.astype(d), hi_ - step * (bins - i).astype(d))
+    return xp.asarray(edges.astype(d))
+
+
+def _bucket(values, edges):
+    """The bin of each value (edges[i] <= v < edges[i + 1]; the last edge in the last bin)
+    and whether it falls inside the edges at all."""
+    nb = edges.shape[0] - 1
+    inside = (values >= edges[0]) & (values <= edges[-1])
+    pos = xp.searchsorted(edges, values, side="right") - 1
+    pos = xp.where(pos >= nb, nb - 1, xp.where(pos < 0, 0, pos))
+    return pos, inside
+
+
+def _histogram_dd(x, bins, range_, weight, density, op):
+    d = x.shape[-1]
+    data = x.data.reshape(-1, d)
+    bins = list(bins) if isinstance(bins, (list, tuple)) else [bins] * d
+    if len(bins) != d:
+        raise RuntimeError(f"{op}: {len(bins)} bin specifications for {d} dims; give one per dim")
+    if range_ is not None:
+        range_ = [float(v) for v in range_]
+        if len(range_) != 2 * d:
+            raise RuntimeError(f"{op}: range must hold 2 * {d} numbers (min, max for each dim), got {len(range_)}")
+    edges = [_bin_edges(data[:, k], b, None if range_ is None else range_[2 * k: 2 * k + 2], x.dtype, op,
+                        f" (dim {k})" if d > 1 else "") for k, b in enumerate(bins)]
+    sizes = tuple(e.shape[0] - 1 for e in edges)
+    w = None
+    if weight is not None:
+        w = _tensor(weight)
+        if tuple(w.shape) != tuple(x.shape[:-1]):
+            raise RuntimeError(f"{op}: weight must have the shape of input without its last dim "
+                               f"{tuple(x.shape[:-1])}, got {tuple(w.shape)}")
+        if w.dtype != x.dtype:
+            w = ew.cast(w, x.dtype)
+
+    def rule(a, *wa):
+        flat = a.reshape(-1, d)
+        linear = xp.zeros(flat.shape[0], dtype=dtypes.int64)
+        keep = xp.ones(flat.shape[0], dtype=bool)
+        for k, e in enumerate(edges):
+            pos, inside = _bucket(flat[:, k], e)
+            linear = linear * sizes[k] + pos
+            keep = keep & inside
+        mass = (wa[0].reshape(-1) if wa else xp.ones(flat.shape[0], dtype=a.dtype)) * keep
+        total = 1
+        for n in sizes:
+            total *= n
+        hist = backend.scatter_add((total,), (xp.where(keep, linear, 0),), mass.astype(a.dtype), a.dtype)
+        hist = hist.reshape(sizes)
+        if density:
+            volume = xp.ones(sizes, dtype=a.dtype)
+            for k, e in enumerate(edges):
+                shape = [1] * d
+                shape[k] = sizes[k]
+                volume = volume * (e[1:] - e[:-1]).reshape(shape)
+            hist = hist / (hist.sum() * volume)
+        return hist
+
+    hist = Counting.apply(x, *([w] if w is not None else []), op=op, rule=rule)
+    return hist, tuple(_make_tensor(backend.as_array(e), False, None) for e in edges)
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False, out=None):  # noqa: A002
+    """Histogram of the values of ``input``: ``bins`` equal bins over ``range`` (the data's
+    min and max by default), or the edges given as a 1-D tensor. Values outside are ignored;
+    each bin holds ``edges[i] <= v < edges[i + 1]``, the last one its right edge too.
+    ``weight`` weighs each value; ``density`` divides by the total mass times the bin width.
+    Returns ``(hist, bin_edges)``."""
+    x = _tensor(input)
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"histogram: expected a floating point tensor, got {x.dtype}; convert with .float()")
+    if range is not None and len(range) != 2:
+        raise RuntimeError(f"histogram: range must be (min, max), got {range!r}")
+    hist, (edges,) = _histogram_dd(x.reshape(-1, 1), [bins], range,
+                                   None if weight is None else _tensor(weight).reshape(-1, 1)[:, 0], density,
+                                   "histogram")
+    if out is not None:
+        write_out(hist, out[0]), write_out(edges, out[1])
+        return Histogram(out[0], out[1])
+    return Histogram(hist, edges)
+
+
+def histogramdd(input, bins=10, *, range=None, weight=None, density=False):  # noqa: A002
+    """The D-dimensional histogram of the points in the rows of ``input`` ``(*, D)``: ``bins``
+    an int (for every dim), a list of ints, or a list of 1-D edge tensors; ``range`` a flat
+    list ``[min0, max0, min1, max1, ...]``. Returns ``(hist (b0, ..., bD-1), bin_edges)``."""
+    x = _tensor(input)
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"histogramdd: expected a floating point tensor, got {x.dtype}; convert with .float()")
+    if x.ndim < 1:
+        raise RuntimeError("histogramdd: input must have at least 1 dim (the last dim holds the coordinates)")
+    return HistogramDD(*_histogram_dd(x, bins, range, weight, density, "histogramdd"))
+
+
 # The Tensor methods these functions are.
 METHODS = ("flip fliplr flipud roll rot90 diff diagonal trace diag diag_embed diagflat "
-           "repeat_interleave bincount histc").split()
+           "repeat_interleave bincount histc gcd gcd_ lcm lcm_ heaviside heaviside_ renorm renorm_ cov "
+           "corrcoef histogram").split()

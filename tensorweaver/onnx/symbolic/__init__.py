@@ -14,3 +14,4 @@ from tensorweaver.onnx.symbolic import cumulative  # noqa: F401,E402  (prod, cum
 from tensorweaver.onnx.symbolic import comparison  # noqa: F401,E402  (eq/lt/... masks, isinf, sort, topk)
 from tensorweaver.onnx.symbolic import other_ops  # noqa: F401,E402  (flip, einsum, roll, bincount, ...)
 from tensorweaver.onnx.symbolic import joining  # noqa: F401,E402  (nonzero)
+from tensorweaver.onnx.symbolic import scattering  # noqa: F401,E402  (scatter_reduce, *_scatter, unique)
