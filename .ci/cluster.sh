@@ -5,7 +5,8 @@
 #
 # 1. Installs Debian's slurm-wlm and munge when they are missing (waiting for another apt's
 #    dpkg lock), and builds the venvs the tests use: .venv, and .venv-gpu with the CUDA driver
-#    stand-in for the Legate launcher tests (CLUSTER_LEGATE=0 skips those, and says so first).
+#    stand-in for the Legate launcher tests (CLUSTER_LEGATE=0 skips those, and says so first),
+#    and Node.js for the batchspawner hub test's proxy.
 # 2. Starts munged, slurmctld and slurmd in the foreground (there is no systemd), each with its
 #    state in a fresh temporary folder, listening on loopback only, on free ports, and records
 #    their PIDs.
@@ -31,6 +32,10 @@ done
 if [[ $legate == 1 ]] && ! command -v "${CC:-gcc}" >/dev/null 2>&1; then
     need+=(gcc libc6-dev)
 fi
+# The batchspawner hub test: the hub's proxy is configurable-http-proxy (npm ci).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    need+=(nodejs npm)
+fi
 if ((${#need[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         log "${need[*]} are not installed, and installing them needs root:"
@@ -47,6 +52,9 @@ fi
 
 # The labs run in the project venv in CI (Apptainer is not packaged in Debian 12).
 make --no-print-directory venv-test
+# As root, the hub test (tests/cluster/test_hub_slurm.py) can add its throwaway Unix user:
+# there it must run, not skip. It builds its venvs itself (build/hub-slurm, once per lock).
+[[ $(id -u) -ne 0 ]] || export CLUSTER_HUB_REQUIRED=1
 if [[ $legate == 1 ]]; then
     make --no-print-directory venv-gpu
     # The venv is there: its tests must run, not skip (tests/cluster/test_slurm_jobs.py).
@@ -58,6 +66,9 @@ fi
 
 # --------------------------------------------------------------------------- 2. daemons
 state=$(mktemp -d "${TMPDIR:-/tmp}/tensorweaver-slurm.XXXXXX")
+# Other users' jobs (the hub test's student) read slurm.conf and reach munge's socket in it;
+# the munge key stays in its own mode-700 folder.
+chmod 755 "$state"
 pids=()
 
 stop_cluster() {
