@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Lab 00 — Environment check
 #
+# **Prerequisites:** none · **Expected time:** 20 min
+#
 # Before we build anything, we find out **what this notebook computes on**.
 #
 # TensorWeaver is a small deep-learning engine written in pure Python on top of an *array
@@ -71,6 +73,17 @@ print("t.data is a", type(t.data).__module__ + "." + type(t.data).__name__, "wit
 # We compute $y = \sum_{ij} (A B)_{ij}$ for two random matrices and ask for $\partial y / \partial A$.
 # Since $y = \sum_{i,j,k} A_{ik} B_{kj}$, the derivative is $\partial y / \partial A_{ik} = \sum_j B_{kj}$:
 # every row of the gradient is the vector of row sums of $B$. The engine must agree.
+#
+# **Exercise 1.** Write `expected_grad(B, rows)`: that gradient, from the formula, with NumPy
+# only (no engine): for a NumPy array `B` of shape `(k, m)`, the `(rows, k)` array whose every
+# row holds the row sums of `B`.
+
+# %%
+def expected_grad(B, rows):
+    ### BEGIN SOLUTION
+    return np.tile(B.sum(axis=1), (rows, 1))
+    ### END SOLUTION
+
 
 # %%
 A = tw.randn(64, 32, requires_grad=True)
@@ -78,13 +91,23 @@ B = tw.randn(32, 16)
 y = (A @ B).sum()
 y.backward()
 
-expected = np.broadcast_to(B.numpy().sum(axis=1), (64, 32))
-grad_error = float(np.abs(A.grad.numpy() - expected).max())
+grad_error = float(np.abs(A.grad.numpy() - expected_grad(B.numpy(), 64)).max())
 print(f"y = {y.item():.4f}, max |dy/dA - expected| = {grad_error:.2e}")
 
 # %%
-# CHECK: the gradient is right (float32 round-off only).
+# CHECK: your formula agrees with the engine's backward (float32 round-off only).
+assert expected_grad(B.numpy(), 64).shape == (64, 32)
 assert grad_error < 1e-4, grad_error
+### BEGIN HIDDEN TESTS
+# Other shapes: the engine's gradient is the reference, the formula is yours.
+for rows, k, m in [(3, 7, 2), (1, 5, 9)]:
+    A_h = tw.randn(rows, k, dtype=tw.float64, requires_grad=True)
+    B_h = tw.randn(k, m, dtype=tw.float64)
+    (A_h @ B_h).sum().backward()
+    mine = np.asarray(expected_grad(B_h.numpy(), rows))
+    assert mine.shape == (rows, k), (rows, k, mine.shape)
+    np.testing.assert_allclose(mine, A_h.grad.numpy(), rtol=1e-12, atol=1e-12)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. Host ↔ backend
@@ -93,7 +116,7 @@ assert grad_error < 1e-4, grad_error
 # moved to the backend. That is why a NumPy run and a cuPyNumeric run with the same seed
 # start from identical weights. `Tensor(...)` moves host data in; `.numpy()` brings it back.
 #
-# **Exercise 1.** Write `roundtrip(array)`: build a tensor from the NumPy array `array`
+# **Exercise 2.** Write `roundtrip(array)`: build a tensor from the NumPy array `array`
 # (keeping its dtype), run it through the engine as `2 * t + 1`, and return the result as a
 # NumPy array on the host.
 
@@ -113,6 +136,17 @@ assert isinstance(back, np.ndarray), type(back)
 assert back.dtype == np.float64, back.dtype
 np.testing.assert_array_equal(back, 2 * host + 1)
 print("roundtrip ok:", back[0])
+### BEGIN HIDDEN TESTS
+# Other dtypes and shapes keep theirs too, and the input is left as it was.
+for host_h in (np.random.default_rng(7).standard_normal((2, 3, 5)).astype(np.float32),
+               np.arange(-3, 4, dtype=np.int64), np.array(2.5, dtype=np.float64)):
+    before = host_h.copy()
+    back_h = roundtrip(host_h)
+    assert isinstance(back_h, np.ndarray) and back_h.dtype == host_h.dtype, (host_h.dtype, back_h)
+    assert back_h.shape == host_h.shape, (host_h.shape, back_h.shape)
+    np.testing.assert_allclose(back_h, 2 * before + 1, rtol=1e-6)
+    np.testing.assert_array_equal(host_h, before)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. How fast is one matmul here?

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Lab 01 — Tensors and broadcasting
 #
+# **Prerequisites:** lab 00 · **Expected time:** 45 min
+#
 # A **tensor** is an n-dimensional array plus what autograd needs to differentiate through it.
 # In TensorWeaver, `Tensor.data` is a plain array of the backend (NumPy or cuPyNumeric) and
 # `Tensor.shape` is a tuple. Everything a network does is built from a few dozen operations
@@ -94,7 +96,7 @@ def pairwise_sq_dists(x, y):
 
 
 # %%
-# CHECK: matches a plain Python loop on a small example.
+# CHECK (2 points): matches a plain Python loop on a small example.
 xs, ys = tw.randn(5, 3), tw.randn(4, 3)
 D = pairwise_sq_dists(xs, ys)
 assert D.shape == (5, 4), D.shape
@@ -102,6 +104,19 @@ xh, yh = xs.numpy(), ys.numpy()
 loop = np.array([[((xh[i] - yh[j]) ** 2).sum() for j in range(4)] for i in range(5)])
 np.testing.assert_allclose(D.numpy(), loop, rtol=1e-5, atol=1e-6)
 print("pairwise distances ok")
+### BEGIN HIDDEN TESTS
+# Other shapes (one point, one dimension, more dimensions than points), in float64, against
+# the loop; and the result is differentiable (a tensor computed by the engine's ops).
+for n, m, d in [(1, 6, 2), (7, 1, 1), (3, 2, 9)]:
+    xh_, yh_ = np.random.default_rng(n * 100 + m).standard_normal((2, max(n, m), d))
+    xt_ = tw.tensor(xh_[:n], requires_grad=True)
+    D_ = pairwise_sq_dists(xt_, tw.tensor(yh_[:m]))
+    loop_ = np.array([[((xh_[i] - yh_[j]) ** 2).sum() for j in range(m)] for i in range(n)])
+    assert tuple(D_.shape) == (n, m), (n, m, D_.shape)
+    np.testing.assert_allclose(D_.detach().numpy(), loop_, rtol=1e-10, atol=1e-12)
+    D_.sum().backward()                         # d/dx_i sum_j |x_i - y_j|^2 = 2 sum_j (x_i - y_j)
+    np.testing.assert_allclose(xt_.grad.numpy(), 2 * (m * xh_[:n] - yh_[:m].sum(0)), rtol=1e-9, atol=1e-12)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # Why bother? Compare with the loop on 300 × 300 points in 8 dimensions. The vectorised
@@ -160,7 +175,7 @@ def stable_softmax(x, dim=-1):
 
 
 # %%
-# CHECK: agrees with tw.softmax, and survives logits that overflow a naive softmax.
+# CHECK (2 points): agrees with tw.softmax, and survives logits that overflow a naive softmax.
 logits = tw.randn(4, 10) * 3
 np.testing.assert_allclose(stable_softmax(logits, dim=1).numpy(), tw.softmax(logits, dim=1).numpy(),
                            rtol=1e-5, atol=1e-7)
@@ -170,6 +185,23 @@ with np.errstate(over="ignore", invalid="ignore"):
 print("naive:", naive.numpy(), " stable:", stable_softmax(big, dim=1).numpy())
 assert np.isfinite(stable_softmax(big, dim=1).numpy()).all()
 softmax_error = float(np.abs(stable_softmax(logits, dim=1).numpy() - tw.softmax(logits, dim=1).numpy()).max())
+### BEGIN HIDDEN TESTS
+# Another dim of a 3-D tensor, and logits far below zero (a naive softmax gives 0/0 there),
+# against a float64 reference computed here with NumPy.
+def _softmax_reference(a, axis):
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+z_h = np.random.default_rng(1).standard_normal((3, 5, 4)) * 4
+for dim_h in (0, 1, -1):
+    np.testing.assert_allclose(stable_softmax(tw.tensor(z_h), dim=dim_h).numpy(),
+                               _softmax_reference(z_h, dim_h), rtol=1e-10, atol=1e-14)
+tiny = np.array([[-1000.0, -1001.0, -1003.0], [5.0, 5.0, 5.0]])
+with np.errstate(under="ignore"):
+    np.testing.assert_allclose(stable_softmax(tw.tensor(tiny), dim=1).numpy(),
+                               _softmax_reference(tiny, 1), rtol=1e-10)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 5. Indexing and masks

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Lab 02 — Autodiff by hand
 #
+# **Prerequisites:** labs 00, 01 · **Expected time:** 120 min
+#
 # `loss.backward()` looks like magic. It is not: during the forward pass every operation
 # records **one node** of a graph, and backward walks that graph in reverse, applying the
 # chain rule one node at a time. In this lab you open the box:
@@ -141,13 +143,26 @@ def multiply(x, y):
 # **float64** (in float32, $\epsilon$-sized differences drown in round-off).
 
 # %%
-# CHECK: MultiplyOp's backward agrees with finite differences, with and without broadcasting.
+# CHECK (2 points): MultiplyOp's backward agrees with finite differences, with and without
+# broadcasting.
 x64 = tw.randn(3, 4, dtype=tw.float64, requires_grad=True)
 y64 = tw.randn(3, 4, dtype=tw.float64, requires_grad=True)
 row64 = tw.randn(4, dtype=tw.float64, requires_grad=True)
 assert tw.autograd.gradcheck(multiply, (x64, y64))
 assert tw.autograd.gradcheck(multiply, (x64, row64))
 print("gradcheck passed")
+### BEGIN HIDDEN TESTS
+# Broadcasting on both sides, a size-1 dimension kept, and a scalar factor.
+a_h = tw.randn(2, 1, 4, dtype=tw.float64, requires_grad=True)
+b_h = tw.randn(3, 1, dtype=tw.float64, requires_grad=True)
+s_h = tw.tensor(1.7, dtype=tw.float64, requires_grad=True)
+assert tw.autograd.gradcheck(multiply, (a_h, b_h))
+assert tw.autograd.gradcheck(multiply, (s_h, a_h))
+# The gradient of a stretched input is summed: d/db sum(a * b) = sum of a over the rows.
+b_row = tw.arange(3.0, dtype=tw.float64).requires_grad_()
+multiply(tw.full((2, 3), 2.0, dtype=tw.float64), b_row).sum().backward()
+np.testing.assert_allclose(b_row.grad.numpy(), np.full(3, 4.0))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # A wrong backward is caught, with a report of where it differs. Here the gradients are
@@ -229,6 +244,38 @@ def topo_order(root_fn):
     ### END SOLUTION
 
 
+# %%
+# CHECK (2 points): every reachable Function node once, each before the nodes it feeds.
+def _order_is_valid(order, root_fn):
+    reachable = topological_order(root_fn)           # the engine's order: the same node set
+    assert len(order) == len(set(order)), "a node appears twice"
+    assert set(order) == set(reachable), (len(order), len(reachable))
+    position = {node: i for i, node in enumerate(order)}
+    assert all(position[e] > position[n] for n in order for e, _ in n.next_functions if e in position)
+
+
+u = tw.randn(4, requires_grad=True)
+v = (u * 2).exp()
+root_v = ((v * u).sum() + v.sum()).grad_fn                   # v is used twice
+_order_is_valid(topo_order(root_v), root_v)
+print("topo_order ok")
+### BEGIN HIDDEN TESTS
+# A diamond (one node consumed by two others), a tensor used many times, and a chain of 3000
+# operations: recursion would exceed Python's limit there.
+d_h = u.sin()
+root_h = (d_h.exp() * d_h.cos() + d_h).sum().grad_fn
+_order_is_valid(topo_order(root_h), root_h)
+fan_h = sum(u * k for k in range(1, 6)).sum()
+_order_is_valid(topo_order(fan_h.grad_fn), fan_h.grad_fn)
+chain_h = u
+for _ in range(3000):
+    chain_h = chain_h * 1.0
+root_h = chain_h.sum().grad_fn
+chain_order = topo_order(root_h)
+assert len(chain_order) == 3001, len(chain_order)
+_order_is_valid(chain_order, root_h)
+### END HIDDEN TESTS
+
 # %% [markdown]
 # **Exercise 3.** Write `my_backward(root)` for a scalar tensor `root`. Start with the
 # gradient $\partial \text{root}/\partial \text{root} = 1$ at `root.grad_fn`; for each node in
@@ -236,13 +283,14 @@ def topo_order(root_fn):
 # each input's gradient along the matching entry of `node.next_functions`: to another node's
 # pending gradient, or — for a leaf's `AccumulateGrad` — into the result, keyed by the leaf
 # tensor (`edge.variable`). **Add** when something already arrived there. Return
-# `{leaf tensor: gradient array}`.
+# `{leaf tensor: gradient array}`. (`order` is the function that orders the graph: yours by
+# default; the check below passes the engine's, so that this exercise is graded on its own.)
 
 # %%
-def my_backward(root):
+def my_backward(root, order=None):
     pending = {root.grad_fn: xp.ones(root.shape, dtype=root.dtype)}
     leaf_grads = {}
-    for node in topo_order(root.grad_fn):
+    for node in (order or topo_order)(root.grad_fn):
         grad = pending.pop(node)
         ### BEGIN SOLUTION
         input_grads = node.backward(grad)
@@ -261,22 +309,34 @@ def my_backward(root):
 
 
 # %%
-# CHECK: a graph with fan-out (w is used twice, h feeds two branches); your backward and
-# the engine's agree, and your order puts every node before its inputs.
+# CHECK (3 points): a graph with fan-out (w is used twice, h feeds two branches); your
+# backward and the engine's agree.
 w = tw.randn(5, 3, requires_grad=True)
 bias = tw.randn(3, requires_grad=True)
 inp = tw.randn(8, 5)
 h = (inp @ w + bias).relu()
 loss = (h * h).mean() + (h.sigmoid() @ w.T).sum() * 0.1
 
-order = topo_order(loss.grad_fn)
-position = {node: i for i, node in enumerate(order)}
-assert all(position[e] > position[n] for n in order for e, _ in n.next_functions if e in position)
-mine = my_backward(loss)
+order = topological_order(loss.grad_fn)
+mine = my_backward(loss, order=topological_order)
 loss.backward()
+assert set(mine) == {w, bias}, "one gradient per leaf that requires grad"
 max_err = max(float(np.abs(backend.to_host(mine[t]) - t.grad.numpy()).max()) for t in (w, bias))
 print(f"{len(order)} nodes; max |my_backward - backward()| = {max_err:.2e}")
 assert max_err < 1e-5
+### BEGIN HIDDEN TESTS
+# Another graph, in float64: a leaf used three times, one broadcast into a matrix, a constant
+# input (no gradient), and an op returning one gradient (not a tuple).
+p_h = tw.randn(4, 3, dtype=tw.float64, requires_grad=True)
+q_h = tw.randn(3, dtype=tw.float64, requires_grad=True)
+c_h = tw.randn(4, 3, dtype=tw.float64)
+out_h = ((p_h * q_h + c_h).tanh() * p_h).sum() + (p_h.exp() * c_h).mean() + q_h.sum() * 2
+mine_h = my_backward(out_h, order=topological_order)
+out_h.backward()
+assert set(mine_h) == {p_h, q_h}
+for t_h in (p_h, q_h):
+    np.testing.assert_allclose(backend.to_host(mine_h[t_h]), t_h.grad.numpy(), rtol=1e-12, atol=1e-14)
+### END HIDDEN TESTS
 
 # %%
 draw_graph(loss, {"w": w, "bias": bias})

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Lab 03 — Linear regression with SGD: the anatomy of a training loop
 #
+# **Prerequisites:** lab 02 · **Expected time:** 60 min
+#
 # Every training loop in this course — and in PyTorch — has the same five beats:
 #
 # ```
@@ -100,6 +102,20 @@ sgd_step([p], lr=0.1)
 np.testing.assert_allclose(p.detach().numpy(), [0.7, 2.1], rtol=1e-6)
 assert p.grad is None, "sgd_step must reset the gradient"
 print("sgd_step ok")
+### BEGIN HIDDEN TESTS
+# Several parameters of other shapes, in place (the same tensor objects, still leaves that
+# require grad), against the update computed here with NumPy.
+rng_h = np.random.default_rng(3)
+params_h = [tw.tensor(rng_h.standard_normal(shape), requires_grad=True) for shape in [(2, 3), (3,), ()]]
+grads_h = [rng_h.standard_normal(t.shape) for t in params_h]
+sum((t * tw.tensor(g)).sum() for t, g in zip(params_h, grads_h)).backward()
+before_h = [t.detach().numpy().copy() for t in params_h]
+same_h = list(params_h)
+sgd_step(params_h, lr=0.37)
+for t, t0, g0, b0 in zip(params_h, same_h, grads_h, before_h):
+    assert t is t0 and t.is_leaf and t.requires_grad and t.grad is None
+    np.testing.assert_allclose(t.detach().numpy(), b0 - 0.37 * g0, rtol=1e-12)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. The loop
@@ -135,7 +151,7 @@ A = np.hstack([X.numpy(), np.ones((N, 1), dtype=np.float32)]).astype(np.float64)
 print(f"least squares: w = {w_ls:.3f}, b = {b_ls:.3f}")
 
 # %%
-# CHECK: SGD found (almost) the least-squares solution.
+# SGD found (almost) the least-squares solution.
 assert abs(w.item() - w_ls) < 0.05 and abs(b.item() - b_ls) < 0.05, (w.item(), b.item(), w_ls, b_ls)
 
 # %%
@@ -170,7 +186,7 @@ def accumulate_grads(x, y, micro_batches):
 
 
 # %%
-# CHECK: four micro-batches give the gradient of one big batch.
+# CHECK (2 points): four micro-batches give the gradient of one big batch.
 xb, yb = X[:128], Y[:128]
 w.grad = b.grad = None
 mse(model(xb), yb).backward()
@@ -181,6 +197,21 @@ accum_error = max(float(np.abs(w.grad.numpy() - full[0]).max()), float(np.abs(b.
 print(f"max |accumulated - full batch| = {accum_error:.2e}")
 assert accum_error < 1e-5
 w.grad = b.grad = None
+### BEGIN HIDDEN TESTS
+# Eight micro-batches at another point (w = 1.3, b = 0.4), against the gradient of the mean
+# squared error written out here: dL/dw = 2 mean((wx + b - y) x), dL/db = 2 mean(wx + b - y).
+w_saved, b_saved = w.data.copy(), b.data.copy()
+w.data[...] = 1.3
+b.data[...] = 0.4
+xh_, yh_ = X[64:128].numpy().astype(np.float64), Y[64:128].numpy().astype(np.float64)
+residual = 1.3 * xh_ + 0.4 - yh_
+accumulate_grads(X[64:128], Y[64:128], micro_batches=8)
+np.testing.assert_allclose(w.grad.numpy().ravel(), [2 * (residual * xh_).mean()], rtol=1e-4, atol=1e-6)
+np.testing.assert_allclose(b.grad.numpy(), [2 * residual.mean()], rtol=1e-4, atol=1e-6)
+w.data[...] = w_saved
+b.data[...] = b_saved
+w.grad = b.grad = None
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 6. The learning rate
@@ -212,28 +243,55 @@ plt.show()
 #
 # `nn.Linear(1, 1)` holds `weight` (shape `(1, 1)`: out × in) and `bias`, as leaf tensors
 # (`nn.Parameter`s) initialised at random; `optim.SGD` is `sgd_step` with optional momentum
-# and weight decay; `nn.MSELoss` is `mse`. The five beats are unchanged:
+# and weight decay; `nn.MSELoss` is `mse`. The five beats are unchanged.
+#
+# **Exercise 3.** Write `train_linear(x, y, epochs, lr=0.1, batch=32)`: make an
+# `nn.Linear(1, 1)`, an `optim.SGD` over its parameters and an `nn.MSELoss`, run `epochs`
+# passes over the data in shuffled mini-batches of `batch` rows (a fresh `rng.permutation`
+# each epoch), with the five beats, and return the trained layer.
 
 # %%
 from tensorweaver import nn, optim
 
+
+def train_linear(x, y, epochs, lr=0.1, batch=32):
+    ### BEGIN SOLUTION
+    layer = nn.Linear(1, 1)
+    optimizer = optim.SGD(layer.parameters(), lr=lr)
+    loss_fn = nn.MSELoss()
+    n = x.shape[0]
+    for epoch in range(epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, batch):
+            idx = tw.tensor(order[start:start + batch])
+            loss = loss_fn(layer(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return layer
+    ### END SOLUTION
+
+
 tw.manual_seed(1)
-layer = nn.Linear(1, 1)
-optimizer = optim.SGD(layer.parameters(), lr=LR)
-loss_fn = nn.MSELoss()
-for epoch in range(EPOCHS):
-    order = rng.permutation(N)
-    for start in range(0, N, BATCH):
-        idx = tw.tensor(order[start:start + BATCH])
-        loss = loss_fn(layer(X[idx]), Y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+layer = train_linear(X, Y, EPOCHS, lr=LR, batch=BATCH)
 print(f"nn.Linear + optim.SGD: w = {layer.weight.item():.3f}, b = {layer.bias.item():.3f}")
 
 # %%
-# CHECK: the library's loop lands on the same solution.
+# CHECK (2 points): the library's loop lands on the least-squares solution.
+assert isinstance(layer, nn.Linear), type(layer)
 assert abs(layer.weight.item() - w_ls) < 0.05 and abs(layer.bias.item() - b_ls) < 0.05
+### BEGIN HIDDEN TESTS
+# Another line (y = -1.5x + 0.7, with noise), another batch size; the reference is the least-
+# squares solution of that data, computed here with NumPy.
+x_h = tw.rand(200, 1) * 2 - 1
+y_h = -1.5 * x_h + 0.7 + 0.2 * tw.randn(200, 1)
+A_h = np.hstack([x_h.numpy(), np.ones((200, 1), dtype=np.float32)]).astype(np.float64)
+(w_h, b_h), *_ = np.linalg.lstsq(A_h, y_h.numpy().astype(np.float64)[:, 0], rcond=None)
+layer_h = train_linear(x_h, y_h, 40, lr=0.1, batch=16)
+assert isinstance(layer_h, nn.Linear)
+assert abs(layer_h.weight.item() - w_h) < 0.05 and abs(layer_h.bias.item() - b_h) < 0.05, (
+    layer_h.weight.item(), layer_h.bias.item(), w_h, b_h)
+### END HIDDEN TESTS
 
 # %%
 record(final_loss=final_loss, w=w.item(), b=b.item(), w_lstsq=float(w_ls), b_lstsq=float(b_ls),

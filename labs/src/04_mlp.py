@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Lab 04 — A multi-layer perceptron on handwritten digits
 #
+# **Prerequisites:** lab 03 · **Expected time:** 60 min
+#
 # Time to use the engine the way PyTorch is used: a `Dataset` and a `DataLoader` feed
 # mini-batches, an `nn.Module` holds the parameters, `CrossEntropyLoss` scores the
 # predictions, and `optim.Adam` updates the weights. Every piece has the same name and the
@@ -95,6 +97,20 @@ print("parameters:", sum(p.numel() for p in model.parameters()))
 # CHECK: shapes and parameter count.
 assert model(xb).shape == (32, 10)
 assert sum(p.numel() for p in model.parameters()) == 64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10
+### BEGIN HIDDEN TESTS
+# Another width, and the forward pass itself: the three Linear layers, in the order they
+# were registered, recomputed here with NumPy (ReLU between them, none after the last).
+m_h = MLP(hidden=16)
+linears = [mod for mod in m_h.modules() if isinstance(mod, nn.Linear)]
+assert [(l.in_features, l.out_features) for l in linears] == [(64, 16), (16, 16), (16, 10)]
+x_h = np.random.default_rng(4).standard_normal((5, 64)).astype(np.float32)
+act = x_h
+for i, l in enumerate(linears):
+    act = act @ l.weight.detach().numpy().T + l.bias.detach().numpy()
+    act = np.maximum(act, 0) if i < 2 else act
+with tw.no_grad():
+    np.testing.assert_allclose(m_h(tw.tensor(x_h)).numpy(), act, rtol=1e-4, atol=1e-5)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. Cross-entropy
@@ -116,7 +132,7 @@ def cross_entropy(logits, targets):
 
 
 # %%
-# CHECK: equal to nn.CrossEntropyLoss, value and gradient.
+# CHECK (2 points): equal to nn.CrossEntropyLoss, value and gradient.
 logits = tw.randn(6, 10, requires_grad=True)
 targets = tw.tensor([0, 3, 9, 3, 1, 7])
 ours, theirs = cross_entropy(logits, targets), nn.CrossEntropyLoss()(logits, targets)
@@ -126,6 +142,22 @@ g1 = logits.grad.numpy().copy(); logits.grad = None
 theirs.backward()
 np.testing.assert_allclose(g1, logits.grad.numpy(), rtol=1e-5, atol=1e-7)
 print(f"cross-entropy ok: {ours.item():.4f}; at initialisation expect about ln(10) = {np.log(10):.4f}")
+### BEGIN HIDDEN TESTS
+# Huge logits (exp overflows), one example, three classes; value and gradient against the
+# formulas computed here in float64: L = mean(logsumexp(z) - z_y), dL/dz = (softmax(z) - onehot(y)) / n.
+for z_np, y_np in [(np.array([[1000.0, -1000.0, 999.0], [-500.0, 0.0, 500.0]]), np.array([2, 0])),
+                   (np.random.default_rng(5).standard_normal((1, 7)), np.array([6]))]:
+    z_t = tw.tensor(z_np, requires_grad=True)
+    loss_h = cross_entropy(z_t, tw.tensor(y_np))
+    shift = z_np.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z_np - shift).sum(axis=1)) + shift[:, 0]
+    n_h = len(y_np)
+    np.testing.assert_allclose(loss_h.item(), (lse - z_np[np.arange(n_h), y_np]).mean(), rtol=1e-10)
+    loss_h.backward()
+    soft = np.exp(z_np - lse[:, None])
+    soft[np.arange(n_h), y_np] -= 1
+    np.testing.assert_allclose(z_t.grad.numpy(), soft / n_h, rtol=1e-8, atol=1e-12)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. Training
@@ -148,6 +180,42 @@ def accuracy(model, loader):
     return correct / total
     ### END SOLUTION
 
+
+# %%
+# CHECK: a model with known predictions, over batches of unequal size.
+class Fixed(nn.Module):
+    """Predicts the class stored in the first column of each input (a one-hot logit)."""
+
+    def forward(self, x):
+        return tw.nn.functional.one_hot(x[:, 0].long(), 10).float()
+
+
+preds = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2])
+labels = np.array([1, 2, 3, 0, 0, 6, 7, 0, 9, 0, 1, 0])
+fixed = Fixed()
+acc = accuracy(fixed, DataLoader(TensorDataset(tw.tensor(preds[:, None]), tw.tensor(labels)), batch_size=4))
+assert abs(acc - (preds == labels).mean()) < 1e-12, acc
+assert fixed.training, "accuracy() must switch the model back to training mode"
+### BEGIN HIDDEN TESTS
+# Batches that do not divide the set (the mean of per-batch accuracies would be wrong), the
+# model seen in eval mode and without a graph while it runs.
+seen = []
+
+
+class Spy(Fixed):
+    def forward(self, x):
+        seen.append((self.training, tw.is_grad_enabled()))
+        return super().forward(x)
+
+
+for batch_h in (5, 7, 12):
+    spy = Spy()
+    acc_h = accuracy(spy, DataLoader(TensorDataset(tw.tensor(preds[:, None]), tw.tensor(labels)),
+                                     batch_size=batch_h))
+    assert abs(acc_h - (preds == labels).mean()) < 1e-12, (batch_h, acc_h)
+    assert spy.training
+assert seen and all(mode == (False, False) for mode in seen), seen
+### END HIDDEN TESTS
 
 # %% [markdown]
 # The loop is lab 03's five beats; `optimizer.step()` now runs Adam, which keeps a running
@@ -177,7 +245,7 @@ test_acc, train_acc = accuracy(model, test_loader), accuracy(model, train_loader
 print(f"{EPOCHS} epochs in {train_time:.1f} s: train accuracy {train_acc:.3f}, test accuracy {test_acc:.3f}")
 
 # %%
-# CHECK: the goal.
+# The goal.
 assert test_acc >= 0.95, test_acc
 
 # %% [markdown]

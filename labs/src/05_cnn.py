@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Lab 05 — Convolutions: im2col, pooling, BatchNorm
 #
+# **Prerequisites:** labs 02, 04 · **Expected time:** 120 min
+#
 # A convolution slides a small filter over an image and takes a dot product at every
 # position. Written as loops it is hopelessly slow in Python. Frameworks instead **rearrange
 # the image** so that the whole convolution becomes *one matrix product* — the "im2col"
@@ -10,7 +12,7 @@
 # 1. convolution by its definition, with loops (to have a reference);
 # 2. **im2col** and convolution as a matmul (exercise), checked against `nn.Conv2d`, and
 #    differentiated for free;
-# 3. max-pooling and where its gradient goes;
+# 3. max-pooling written with a reshape (exercise), and where its gradient goes;
 # 4. **BatchNorm**: normalising with batch statistics in training, running statistics in
 #    evaluation (exercise), and why `model.eval()` matters;
 # 5. a small CNN on the digits.
@@ -99,7 +101,7 @@ def conv2d_im2col(x, weight, bias):
 
 
 # %%
-# CHECK: im2col convolution equals nn.Conv2d, and its gradient passes gradcheck.
+# CHECK (3 points): im2col convolution equals nn.Conv2d, and its gradient passes gradcheck.
 with tw.no_grad():
     y_im2col = conv2d_im2col(x, conv.weight, conv.bias).numpy()
 im2col_error = float(np.abs(y_im2col - y_layer).max())
@@ -109,6 +111,24 @@ w64 = tw.randn(3, 2, 3, 3, dtype=tw.float64, requires_grad=True)
 b64 = tw.randn(3, dtype=tw.float64, requires_grad=True)
 assert tw.autograd.gradcheck(conv2d_im2col, (x64, w64, b64))
 print(f"im2col conv matches nn.Conv2d (max error {im2col_error:.1e}); gradcheck passed")
+### BEGIN HIDDEN TESTS
+# Non-square images, k = 1, 2 and 4, several channels: every column against the definition
+# cols[n, c*k*k + u*k + v, i*ow + j] = x[n, c, i+u, j+v], filled here with loops.
+for shape_h, k_h in [((2, 3, 6, 5), 2), ((1, 2, 4, 7), 4), ((2, 1, 3, 3), 1)]:
+    x_np = np.random.default_rng(k_h).standard_normal(shape_h)
+    n_, c_, h_, w_ = shape_h
+    oh_, ow_ = h_ - k_h + 1, w_ - k_h + 1
+    ref = np.zeros((n_, c_ * k_h * k_h, oh_ * ow_))
+    for c in range(c_):
+        for u in range(k_h):
+            for v_ in range(k_h):
+                for i in range(oh_):
+                    for j in range(ow_):
+                        ref[:, c * k_h * k_h + u * k_h + v_, i * ow_ + j] = x_np[:, c, i + u, j + v_]
+    cols_h = im2col(tw.tensor(x_np), k_h)
+    assert tuple(cols_h.shape) == ref.shape, (cols_h.shape, ref.shape)
+    np.testing.assert_array_equal(cols_h.numpy(), ref)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # Slicing, `stack`, `reshape` and `matmul` all have backwards, so the im2col convolution is
@@ -151,6 +171,55 @@ print("pooled:\n", pooled.detach().numpy()[0, 0])
 print("gradient reaching the input (1 where the max was):\n", img.grad.numpy()[0, 0])
 
 # %% [markdown]
+# Pooling with stride equal to the window needs no patch gathering at all: the windows tile
+# the image, so a **reshape** puts each window in dimensions of its own. For `(N, C, H, W)`
+# with `H` and `W` multiples of `k`, `x.reshape(N, C, H//k, k, W//k, k)` has the window's rows
+# in dimension 3 and its columns in dimension 5; the maximum over those two is the pooled
+# image. (This is the engine's own fast path for `MaxPool2d`.) The maximum's backward sends
+# the gradient to the winning element, as above — nothing to write by hand.
+#
+# **Exercise 2.** Write `max_pool(x, k)` that way: reshape, then reduce (`max(dim)` returns
+# `(values, indices)`; take the maximum over one window dimension, then the other).
+
+# %%
+def max_pool(x, k):
+    n, c, h, w = x.shape
+    ### BEGIN SOLUTION
+    windows = x.reshape(n, c, h // k, k, w // k, k)
+    return windows.max(dim=5)[0].max(dim=3)[0]
+    ### END SOLUTION
+
+
+# %%
+# CHECK (2 points): equal to nn.MaxPool2d, values and the gradient's routing.
+x_pool = tw.randn(2, 3, 8, 6, requires_grad=True)
+ours_pool = max_pool(x_pool, 2)
+theirs_pool = nn.MaxPool2d(2)(x_pool)
+np.testing.assert_array_equal(ours_pool.detach().numpy(), theirs_pool.detach().numpy())
+upstream = tw.randn(*theirs_pool.shape)
+(ours_pool * upstream).sum().backward()
+g_ours = x_pool.grad.numpy().copy()
+x_pool.grad = None
+(theirs_pool * upstream).sum().backward()
+np.testing.assert_allclose(g_ours, x_pool.grad.numpy(), rtol=1e-6)
+print("max_pool ok:", tuple(ours_pool.shape))
+### BEGIN HIDDEN TESTS
+# Windows of 3 and 4 on non-square images, against a maximum taken here window by window.
+for shape_h, k_h in [((1, 2, 9, 6), 3), ((2, 1, 4, 8), 4)]:
+    x_np = np.random.default_rng(10 + k_h).standard_normal(shape_h).astype(np.float32)
+    n_, c_, h_, w_ = shape_h
+    ref = np.array([[[[x_np[a, b, i * k_h:(i + 1) * k_h, j * k_h:(j + 1) * k_h].max()
+                       for j in range(w_ // k_h)] for i in range(h_ // k_h)]
+                     for b in range(c_)] for a in range(n_)])
+    x_t = tw.tensor(x_np, requires_grad=True)
+    out_t = max_pool(x_t, k_h)
+    np.testing.assert_array_equal(out_t.detach().numpy(), ref)
+    out_t.sum().backward()                      # one 1 per window, where its maximum is
+    assert x_t.grad.numpy().sum() == ref.size and set(np.unique(x_t.grad.numpy())) <= {0.0, 1.0}
+    np.testing.assert_array_equal(np.sort(x_np[x_t.grad.numpy() == 1]), np.sort(ref.ravel()))
+### END HIDDEN TESTS
+
+# %% [markdown]
 # ## 4. BatchNorm, train vs eval
 #
 # `BatchNorm2d(C)` normalises every channel to zero mean and unit variance, then rescales it
@@ -163,7 +232,7 @@ print("gradient reaching the input (1 where the max was):\n", img.grad.numpy()[0
 # - In **evaluation**, the running averages are used instead: the output for one image no
 #   longer depends on which other images share its batch.
 #
-# **Exercise 2.** Write `batchnorm_train(x, weight, bias, eps)` for `x` of shape
+# **Exercise 3.** Write `batchnorm_train(x, weight, bias, eps)` for `x` of shape
 # `(N, C, H, W)`: the training-mode output.
 
 # %%
@@ -177,7 +246,7 @@ def batchnorm_train(x, weight, bias, eps=1e-5):
 
 
 # %%
-# CHECK: equal to nn.BatchNorm2d in training mode; eval mode is independent of the batch.
+# CHECK (2 points): equal to nn.BatchNorm2d in training mode.
 bn = nn.BatchNorm2d(4)
 with tw.no_grad():
     bn.weight.data[...] = tw.tensor([1.0, 2.0, 0.5, 1.5]).data
@@ -187,7 +256,32 @@ with tw.no_grad():
     theirs = bn(feats).numpy()                              # training mode: batch statistics
 np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 print("running mean after one batch:", bn.running_mean.numpy().round(3))
+### BEGIN HIDDEN TESTS
+# Other shapes, a bias, another eps, in float64 against the formula computed here; and the
+# gradient, against nn.BatchNorm2d's own backward.
+for shape_h, eps_h in [((2, 3, 4, 1), 1e-5), ((5, 2, 3, 3), 0.1)]:
+    x_np = np.random.default_rng(20).standard_normal(shape_h) * 2 + 0.5
+    g_np = np.random.default_rng(21).standard_normal(shape_h[1])
+    b_np = np.random.default_rng(22).standard_normal(shape_h[1])
+    mu = x_np.mean(axis=(0, 2, 3), keepdims=True)
+    var = x_np.var(axis=(0, 2, 3), keepdims=True)
+    ref = g_np[None, :, None, None] * (x_np - mu) / np.sqrt(var + eps_h) + b_np[None, :, None, None]
+    x_t = tw.tensor(x_np, requires_grad=True)
+    out_t = batchnorm_train(x_t, tw.tensor(g_np), tw.tensor(b_np), eps=eps_h)
+    np.testing.assert_allclose(out_t.detach().numpy(), ref, rtol=1e-9, atol=1e-12)
+    up = np.random.default_rng(23).standard_normal(shape_h)
+    (out_t * tw.tensor(up)).sum().backward()
+    layer_h = nn.BatchNorm2d(shape_h[1], eps=eps_h).double()
+    with tw.no_grad():
+        layer_h.weight.data[...] = tw.tensor(g_np).data
+        layer_h.bias.data[...] = tw.tensor(b_np).data
+    x_ref = tw.tensor(x_np, requires_grad=True)
+    (layer_h(x_ref) * tw.tensor(up)).sum().backward()
+    np.testing.assert_allclose(x_t.grad.numpy(), x_ref.grad.numpy(), rtol=1e-7, atol=1e-10)
+### END HIDDEN TESTS
 
+# %%
+# Eval mode is independent of the batch; training mode is not.
 bn.eval()
 with tw.no_grad():
     alone = bn(feats[:1]).numpy()
@@ -258,7 +352,7 @@ test_acc = evaluate(model, test_loader)
 print(f"test accuracy {test_acc:.3f} after {EPOCHS} epochs ({train_time:.1f} s)")
 
 # %%
-# CHECK: the CNN classifies the digits.
+# The CNN classifies the digits.
 assert test_acc >= 0.95, test_acc
 
 # %% [markdown]

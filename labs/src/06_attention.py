@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Lab 06 — Attention: a tiny Transformer that writes sonnets (badly)
 #
+# **Prerequisites:** labs 04, 05 · **Expected time:** 90 min
+#
 # An MLP sees a fixed-size input; a convolution sees a fixed-size neighbourhood.
 # **Attention** lets every position of a sequence look at *every earlier position* and
 # decide, from the content, how much of each to take. Stacked with small MLPs, that is a
@@ -99,7 +101,7 @@ def attention(q, k, v):
 
 
 # %%
-# CHECK: rows are distributions, the future gets zero weight, the output matches the
+# CHECK (3 points): rows are distributions, the future gets zero weight, the output matches the
 # library's scaled_dot_product_attention, and changing a later token never changes an
 # earlier output.
 q, k, v = tw.randn(2, 4, 6, 8), tw.randn(2, 4, 6, 8), tw.randn(2, 4, 6, 8)
@@ -115,6 +117,30 @@ v2[..., 5, :] -= 10.0                       # change only the last position
 out2, _ = attention(q, tw.tensor(k2), tw.tensor(v2))
 assert np.allclose(out2.numpy()[..., :5, :], out.numpy()[..., :5, :], atol=1e-6)
 print("attention ok: causal, normalised, equal to the library's")
+### BEGIN HIDDEN TESTS
+# No batch dimensions, one position, another head size; in float64 against the formula
+# computed here with NumPy (a -inf above the diagonal), and the gradient against the library's.
+def _attention_reference(q_np, k_np, v_np):
+    T_, d_ = q_np.shape[-2:]
+    scores = q_np @ np.swapaxes(k_np, -1, -2) / np.sqrt(d_)
+    scores = np.where(np.triu(np.ones((T_, T_), dtype=bool), 1), -np.inf, scores)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights_np = e / e.sum(axis=-1, keepdims=True)
+    return weights_np @ v_np, weights_np
+
+
+for shape_h in [(5, 3), (1, 4), (2, 7, 16)]:
+    q_np, k_np, v_np = np.random.default_rng(len(shape_h) + shape_h[-1]).standard_normal((3, *shape_h))
+    q_t = tw.tensor(q_np, requires_grad=True)
+    out_h, w_h = attention(q_t, tw.tensor(k_np), tw.tensor(v_np))
+    ref_out, ref_w = _attention_reference(q_np, k_np, v_np)
+    np.testing.assert_allclose(w_h.detach().numpy(), ref_w, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(out_h.detach().numpy(), ref_out, rtol=1e-9, atol=1e-12)
+    out_h.sum().backward()
+    q_ref = tw.tensor(q_np, requires_grad=True)
+    nn.functional.scaled_dot_product_attention(q_ref, tw.tensor(k_np), tw.tensor(v_np), is_causal=True).sum().backward()
+    np.testing.assert_allclose(q_t.grad.numpy(), q_ref.grad.numpy(), rtol=1e-7, atol=1e-10)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 3. Multi-head self-attention and the Transformer block
@@ -185,10 +211,22 @@ class TinyTransformer(nn.Module):
 
 
 # %%
-# CHECK: head splitting round-trips, and the model maps (B, T) tokens to (B, T, V) logits.
+# CHECK: head splitting round-trips.
 h = tw.randn(2, 5, 12)
 assert split_heads(h, 3).shape == (2, 3, 5, 4)
 np.testing.assert_array_equal(merge_heads(split_heads(h, 3)).numpy(), h.numpy())
+### BEGIN HIDDEN TESTS
+# Head j of position t holds features j*Dh .. (j+1)*Dh - 1 of that position (the round trip
+# alone would accept a different split undone by the same mistake).
+h_np = np.random.default_rng(6).standard_normal((3, 7, 8))
+heads_h = split_heads(tw.tensor(h_np), 4).numpy()
+assert heads_h.shape == (3, 4, 7, 2)
+for j in range(4):
+    np.testing.assert_array_equal(heads_h[:, j], h_np[:, :, 2 * j:2 * j + 2])
+### END HIDDEN TESTS
+
+# %%
+# The model maps (B, T) tokens to (B, T, V) logits.
 tw.manual_seed(1)
 model = TinyTransformer(V)
 assert model(xb).shape == (2, BLOCK, V)
@@ -237,7 +275,7 @@ print(f"{STEPS} steps in {train_time:.1f} s ({1000 * train_time / STEPS:.1f} ms/
       f"train loss {final_loss:.3f}, validation loss {val_curve[-1][1]:.3f}")
 
 # %%
-# CHECK: the model learned far more than character frequencies.
+# The model learned far more than character frequencies.
 freq = np.bincount(train_data, minlength=V) / len(train_data)
 freq = freq[freq > 0]
 unigram_entropy = float(-(freq * np.log(freq)).sum())
@@ -358,7 +396,7 @@ lstm_loss = float(np.mean(lstm_curve[-10:]))
 print(f"{LSTM_STEPS} LSTM steps in {lstm_time:.1f} s; loss {lstm_curve[0]:.3f} -> {lstm_loss:.3f}")
 
 # %%
-# CHECK: the LSTM learns too (below the uniform guess; the Transformer above had more steps).
+# The LSTM learns too (below the uniform guess; the Transformer above had more steps).
 assert lstm_loss < math.log(V) - 0.5, (lstm_loss, math.log(V))
 
 # %%

@@ -1,6 +1,8 @@
 # %% [markdown]
 # # Lab 07 — ONNX: take the model out of the framework
 #
+# **Prerequisites:** labs 04, 05 · **Expected time:** 60 min
+#
 # A trained model is only useful where it runs. **ONNX** is an open file format for
 # computation graphs with a standard set of operators (`Gemm`, `Relu`, `Conv`, ...); **ONNX
 # Runtime** executes it — in C++, on servers, phones and browsers, without Python or this
@@ -13,7 +15,8 @@
 # In this lab:
 # 1. train a small digit classifier (lab 04, quickly);
 # 2. export it with a dynamic batch dimension and look inside the file;
-# 3. run it with ONNX Runtime (exercise) and check it matches the engine;
+# 3. export, check, run with ONNX Runtime and compare with the engine, at several batch
+#    sizes, in one function of your own (exercise);
 # 4. compare latencies (exercise: a fair timer).
 
 # %%
@@ -97,33 +100,104 @@ for node in graph.node:
     print(f"  {node.op_type:<10} {list(node.input)} -> {list(node.output)}")
 
 # %% [markdown]
-# ## 3. ONNX Runtime
+# ## 3. ONNX Runtime, and checking an export
 #
 # An `InferenceSession` loads the file and optimises the graph once. `session.run(output_names,
 # feed)` takes a dict from input names to NumPy arrays (passing `None` as the output names
 # returns every output) and returns a list of NumPy arrays. Note that ONNX Runtime knows
 # nothing about tensors or backends: hand it host arrays (`tensor.numpy()`).
 #
-# **Exercise 1.** Write `ort_logits(session, x)` for a NumPy array `x` of shape `(batch, 64)`,
-# returning the logits array. Take the input's name from `session.get_inputs()`.
+# An export is only done when its outputs have been compared with the model's. Three things
+# make that comparison honest: the engine side runs in **evaluation mode** (what was exported:
+# Dropout off, BatchNorm's running statistics), the file passes the **checker**, and the
+# comparison runs at **several batch sizes**, since a batch size frozen into the graph by
+# mistake would only show at a size other than the example's.
+#
+# **Exercise 1.** Write `export_and_verify(model, inputs, path, batch_sizes)`: put the model in
+# evaluation mode, export it to `path` with `inputs[:1]` as the example and a dynamic batch
+# axis on its input and output, check the file with `onnx.checker.check_model(...,
+# full_check=True)`, open an ONNX Runtime session on it, and for every `b` in `batch_sizes`
+# run the first `b` rows of `inputs` through both ONNX Runtime and the engine (under
+# `tw.no_grad()`). Return `{b: largest absolute difference}` (Python floats).
+
+# %%
+def export_and_verify(model, inputs, path, batch_sizes=(1, 7, 360)):
+    ### BEGIN SOLUTION
+    model.eval()
+    tensorweaver.onnx.export(model, inputs[:1], str(path), input_names=["input"], output_names=["output"],
+                             dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    errors = {}
+    for b in batch_sizes:
+        x = inputs[:b]
+        with tw.no_grad():
+            expected = model(x).numpy()
+        got = session.run(None, {name: x.numpy()})[0]
+        errors[b] = float(np.abs(got - expected).max())
+    return errors
+    ### END SOLUTION
+
+
+# %%
+# CHECK (3 points): the trained model, exported and verified by your function; the file it
+# wrote is checked again here, and run here with ONNX Runtime on a batch size of our own.
+def _independent_error(model, path, x):
+    """ONNX Runtime on the file at `path` against the engine in eval mode, computed here."""
+    loaded_ = onnx.load(str(path))
+    onnx.checker.check_model(loaded_, full_check=True)
+    assert loaded_.graph.input[0].type.tensor_type.shape.dim[0].dim_param, "the batch axis is not dynamic"
+    session_ = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    modes = [m.training for m in model.modules()]
+    model.eval()
+    with tw.no_grad():
+        expected = model(x).numpy()
+    for m, mode in zip(model.modules(), modes):
+        m.training = mode
+    got = session_.run(None, {session_.get_inputs()[0].name: x.numpy()})[0]
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    return float(np.abs(got - expected).max())
+
+
+verified = workdir / "verified.onnx"
+errors = export_and_verify(model, x_test, verified)
+print("max |onnx - engine| per batch size:", errors)
+assert sorted(errors) == [1, 7, 360], errors
+assert all(isinstance(e, float) and 0 <= e < 1e-5 for e in errors.values()), errors
+assert _independent_error(model, verified, x_test[:13]) < 1e-5
+### BEGIN HIDDEN TESTS
+# A model whose training mode differs from what is exported (Dropout, and BatchNorm with
+# running statistics away from their start), left in training mode: the engine side must be
+# compared in eval mode; other batch sizes.
+tw.manual_seed(5)
+net_h = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10))
+with tw.no_grad():
+    for _ in range(3):
+        net_h(x_test[:50] * 3 + 1)              # updates the running statistics
+net_h.train()
+path_h = workdir / "hidden.onnx"
+errors_h = export_and_verify(net_h, x_test, path_h, batch_sizes=(2, 33))
+assert sorted(errors_h) == [2, 33], errors_h
+assert all(0 <= e < 1e-5 for e in errors_h.values()), errors_h
+own_h = _independent_error(net_h, path_h, x_test[:33])
+assert own_h < 1e-5 and abs(errors_h[33] - own_h) < 1e-5, (errors_h, own_h)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The same, step by step, for the file exported in section 2: a session, and the logits of
+# the whole test set.
 
 # %%
 session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def ort_logits(session, x):
-    ### BEGIN SOLUTION
-    name = session.get_inputs()[0].name
-    return session.run(None, {name: x})[0]
-    ### END SOLUTION
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
-# %%
-# CHECK: ONNX Runtime matches the engine at two batch sizes (the batch axis is dynamic).
 x_host = x_test.numpy()
 onnx_logits = ort_logits(session, x_host)
-single = ort_logits(session, x_host[:1])
-assert onnx_logits.shape == (360, 10) and single.shape == (1, 10)
 onnx_error = float(np.abs(onnx_logits - engine_logits).max())
 predictions_agree = float((onnx_logits.argmax(1) == engine_logits.argmax(1)).mean())
 print(f"max |onnx - engine| = {onnx_error:.2e}; predictions agree on {100 * predictions_agree:.1f} %")
@@ -162,6 +236,34 @@ def latency_ms(fn, repeats=20):
     return 1000 * float(np.median(times))
     ### END SOLUTION
 
+
+# %%
+# CHECK (2 points): your timer, on functions whose durations are known (sleeps, which last at
+# least as long as asked): warm-up calls excluded, every timed call counted, the median taken,
+# the result in milliseconds.
+def _scripted(durations):
+    """A function that sleeps durations[i] seconds on its i-th call; calls are counted."""
+    calls = []
+
+    def fn():
+        time.sleep(durations[min(len(calls), len(durations) - 1)])
+        calls.append(1)
+    return fn, calls
+
+
+fn, calls = _scripted([0.3, 0.3] + [0.004] * 19 + [0.25])   # slow warm-up, one slow outlier
+ms = latency_ms(fn, repeats=20)
+print(f"median of 4 ms sleeps: {ms:.2f} ms")
+assert len(calls) == 22, f"{len(calls)} calls: expected 2 warm-up + 20 timed"
+assert 3.9 <= ms < 60, ms
+### BEGIN HIDDEN TESTS
+# Another number of repeats; durations where the mean and the minimum both differ from the
+# median (9 ms): 3 fast calls of 2 ms, 4 of 9 ms.
+fn_h, calls_h = _scripted([0.2, 0.2] + [0.002] * 3 + [0.009] * 4)
+ms_h = latency_ms(fn_h, repeats=7)
+assert len(calls_h) == 9, len(calls_h)
+assert 8.9 <= ms_h < 60, ms_h
+### END HIDDEN TESTS
 
 # %%
 def engine_forward(x):

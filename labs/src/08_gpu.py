@@ -1,14 +1,18 @@
 # %% [markdown]
 # # Lab 08 — The same code on a GPU
 #
+# **Prerequisites:** labs 00, 04 · **Expected time:** 90 min
+#
 # Every lab so far ran on NumPy or on **cuPyNumeric** without a single change. This lab is
 # about how that works and what it buys:
 #
 # 1. where this notebook computes right now, and how Legate was configured;
 # 2. **parity**: the same training script run in a separate process on the *other* backend
 #    must produce the same losses (to float32 round-off);
-# 3. **scaling**: time a wide MLP as it grows — on a GPU the large matmuls win, on Legate's
-#    CPU mode you see the per-task overhead;
+# 3. **scaling**: time a wide MLP as it grows (exercise: a timer that waits for the backend),
+#    and fit a model of the measurements that separates the fixed cost of a step from the
+#    rate of arithmetic (exercise) — on a GPU the large matmuls win, on Legate's CPU mode
+#    you see the per-task overhead;
 # 4. how to run a lab as a **batch job** on a cluster.
 #
 # How the trick works: the engine's operations call `xp.matmul`, `xp.exp`, ... on
@@ -147,7 +151,7 @@ print(f"{there['backend']} (subprocess): final loss {there['losses'][-1]:.5f} "
       f"({time.perf_counter() - t0:.1f} s including start-up)")
 
 # %%
-# CHECK: the same losses and weights on both sides, within float32 round-off.
+# CHECK (2 points): the same losses and weights on both sides, within float32 round-off.
 a, b = np.array(here["losses"]), np.array(there["losses"])
 parity_max_rel_error = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-6)))
 weight_rel_error = abs(here["weight_sum"] - there["weight_sum"]) / max(abs(there["weight_sum"]), 1e-6)
@@ -155,6 +159,27 @@ print(f"{here['backend']} vs {there['backend']}: max relative loss difference {p
       f"weight-sum difference {weight_rel_error:.2e}")
 assert there["backend"] == other
 assert parity_max_rel_error < 1e-3 and weight_rel_error < 1e-3
+### BEGIN HIDDEN TESTS
+# Scripts of our own in place of `script` (run_elsewhere reads the global): notices before the
+# JSON line, the backend variable passed, and a failure raised with its stderr.
+script_saved = script
+try:
+    script = workdir / "noisy.py"
+    script.write_text("import os, sys, json\nprint('[legate] a notice')\nprint('another line')\n"
+                      "print(json.dumps({'backend': os.environ['TENSORWEAVER_BACKEND'], 'argv': sys.argv[1:]}))\n")
+    got_h = run_elsewhere("numpy")
+    assert got_h == {"backend": "numpy", "argv": [str(STEPS)]}, got_h
+    script = workdir / "failing.py"
+    script.write_text("import sys\nsys.stderr.write('the reason it failed')\nsys.exit(3)\n")
+    try:
+        run_elsewhere("numpy")
+    except RuntimeError as exc:
+        assert "the reason it failed" in str(exc), exc
+    else:
+        raise AssertionError("a failing subprocess must raise RuntimeError")
+finally:
+    script = script_saved
+### END HIDDEN TESTS
 
 plt.figure(figsize=(6, 3.2))
 plt.plot(a, label=f"{here['backend']} (this kernel)")
@@ -175,11 +200,64 @@ plt.show()
 # off. A training step costs about $6 \times \text{batch} \times \#\text{weights}$ floating-point
 # operations (2 for the forward matmul, 4 for the two backward ones).
 #
-# **Exercise 2.** Complete `step_time(width)`: run two warm-up steps, then time `repeats`
-# steps one by one and return the **fastest**, in seconds (the minimum is the measurement
-# least disturbed by whatever else the machine is doing). End each timed step with
-# `loss.item()`: it waits until the backend has really finished — cuPyNumeric runs
-# asynchronously, so without it you would time only the launch.
+# **Exercise 2.** Write `time_steps(one_step, repeats)`: run two warm-up steps, then time
+# `repeats` steps one by one and return the **fastest**, in seconds (the minimum is the
+# measurement least disturbed by whatever else the machine is doing). `one_step()` returns the
+# loss: end every step with `loss.item()`, inside the timed region — it waits until the
+# backend has really finished; cuPyNumeric runs asynchronously, so without it you would time
+# only the launch.
+
+# %%
+def time_steps(one_step, repeats=3):
+    ### BEGIN SOLUTION
+    one_step().item()
+    one_step().item()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        one_step().item()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+    ### END SOLUTION
+
+
+# %%
+# CHECK (2 points): your timer, on a step whose work is known: it returns at once (like an
+# asynchronous launch) and its loss's .item() sleeps until the "backend" is done.
+class _PendingLoss:
+    def __init__(self, seconds, log):
+        self.seconds, self.log = seconds, log
+
+    def item(self):
+        time.sleep(self.seconds)                # at least this long
+        self.log.append(self.seconds)
+        return 0.0
+
+
+def _scripted_steps(durations):
+    log, launched = [], []
+
+    def one_step():
+        launched.append(1)
+        return _PendingLoss(durations[min(len(launched) - 1, len(durations) - 1)], log)
+    return one_step, launched, log
+
+
+one_step_c, launched_c, waited_c = _scripted_steps([0.3, 0.3, 0.05, 0.02, 0.04])
+fastest = time_steps(one_step_c, repeats=3)
+print(f"fastest of 50, 20 and 40 ms: {1000 * fastest:.1f} ms")
+assert len(launched_c) == 5 and len(waited_c) == 5, (launched_c, waited_c)
+assert 0.02 <= fastest < 0.039, fastest
+### BEGIN HIDDEN TESTS
+# Another number of repeats, the fastest step last; seconds, not milliseconds.
+one_step_h, launched_h, waited_h = _scripted_steps([0.2, 0.2, 0.03, 0.03, 0.05, 0.03, 0.012])
+fastest_h = time_steps(one_step_h, repeats=5)
+assert len(launched_h) == 7 and len(waited_h) == 7
+assert 0.012 <= fastest_h < 0.029, fastest_h
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The step it times: one training step of the wide MLP at a given width.
 
 # %%
 BATCH = 256
@@ -200,16 +278,7 @@ def step_time(width, repeats=3):
         optimizer.step()
         return loss
 
-    ### BEGIN SOLUTION
-    one_step().item()
-    one_step().item()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        one_step().item()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-    ### END SOLUTION
+    return time_steps(one_step, repeats)
 
 
 # %%
@@ -221,9 +290,9 @@ for w, s, g in zip(widths, seconds, gflops):
     print(f"width {w:>5}: {1000 * s:8.2f} ms/step  {g:7.1f} GFLOP/s")
 
 # %%
-# CHECK: step_time returns seconds per step; on NumPy (synchronous, compute-bound) the widest
-# model, with about 100 times the work of the narrowest, takes longer. (On a GPU both can be
-# bound by the per-operation launch cost, so no such ordering is guaranteed there.)
+# On NumPy (synchronous, compute-bound) the widest model, with about 100 times the work of the
+# narrowest, takes longer. (On a GPU both can be bound by the per-operation launch cost, so
+# no such ordering is guaranteed there.)
 assert all(0 < s < 30 for s in seconds), seconds
 if backend.is_numpy:
     assert seconds[-1] > seconds[0], seconds
@@ -248,6 +317,60 @@ plt.show()
 # - **cuPyNumeric in CPU mode** (no GPU): the same code paths run, but with the task overhead
 #   and without the GPU's throughput. It proves correctness, not speed.
 #
+# ### Overhead and rate, measured
+#
+# "Small layers are overhead-bound" is a claim we can measure. Model the time of a step as a
+# fixed cost plus the arithmetic done at some rate: $t = t_0 + \text{flops} / r$. A straight
+# line through the points $(\text{flops}_i, t_i)$, fitted by least squares, gives both: the
+# intercept is $t_0$ (the launch and Python overhead of every step, whatever its size) and
+# the slope is $1/r$. The widths at which $t_0$ and $\text{flops}/r$ are equal is where the
+# hardware starts to pay off.
+#
+# **Exercise 3.** Write `fit_overhead_and_rate(flops, seconds)`: fit $t = t_0 + s \cdot
+# \text{flops}$ by least squares (`np.linalg.lstsq` on the matrix with columns 1 and flops,
+# or the closed form of a straight-line fit) and return `(t0, rate)` with `rate = 1 / s` in
+# floating-point operations per second, as Python floats.
+
+# %%
+def fit_overhead_and_rate(flops, seconds):
+    ### BEGIN SOLUTION
+    flops, seconds = np.asarray(flops, dtype=np.float64), np.asarray(seconds, dtype=np.float64)
+    design = np.stack([np.ones_like(flops), flops], axis=1)
+    (t0, slope), *_ = np.linalg.lstsq(design, seconds, rcond=None)
+    return float(t0), float(1.0 / slope)
+    ### END SOLUTION
+
+
+# %%
+# CHECK (2 points): on measurements made up from a known overhead and rate, the fit finds them.
+flops_c = [6 * BATCH * n for n in (36_000, 100_000, 330_000, 1_200_000)]
+seconds_c = [0.004 + f / 20e9 for f in flops_c]               # 4 ms per step, 20 GFLOP/s
+t0_c, rate_c = fit_overhead_and_rate(flops_c, seconds_c)
+assert abs(t0_c - 0.004) < 1e-9 and abs(rate_c / 20e9 - 1) < 1e-6, (t0_c, rate_c)
+### BEGIN HIDDEN TESTS
+# Unsorted points with noise: the least-squares line, computed here in its closed form.
+rng_h = np.random.default_rng(8)
+f_h = rng_h.uniform(1e6, 5e9, size=9)
+s_h = 0.0007 + f_h / 3e11 + rng_h.normal(0, 2e-4, size=9)
+slope_h = ((f_h - f_h.mean()) * (s_h - s_h.mean())).sum() / ((f_h - f_h.mean()) ** 2).sum()
+t0_h, rate_h = fit_overhead_and_rate(list(f_h), list(s_h))
+assert isinstance(t0_h, float) and isinstance(rate_h, float)
+assert abs(t0_h - (s_h.mean() - slope_h * f_h.mean())) < 1e-9, t0_h
+assert abs(rate_h * slope_h - 1) < 1e-6, (rate_h, 1 / slope_h)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Applied to this machine's measurements (a noisy fit on a loaded machine: rerun to see how
+# much it moves):
+
+# %%
+step_flops = [6 * BATCH * n for n in n_weights]
+overhead_s, rate = fit_overhead_and_rate(step_flops, seconds)
+break_even = [w for w, f in zip(widths, step_flops) if f / rate > overhead_s]
+print(f"fixed cost per step {1000 * overhead_s:.2f} ms, rate {rate / 1e9:.1f} GFLOP/s; "
+      f"the arithmetic outweighs the fixed cost from width {break_even[0] if break_even else 'beyond ' + str(widths[-1])}")
+
+# %% [markdown]
 # ## 4. Running a lab as a cluster batch job
 #
 # The headless runner executes a notebook top to bottom and writes the executed notebook and
@@ -296,7 +419,7 @@ job_file.write_text(job)
 print(job)
 
 # %%
-# CHECK: the job script is valid bash and runs the lab through the runner on cuPyNumeric.
+# The job script is valid bash and runs the lab through the runner on cuPyNumeric.
 check = subprocess.run(["bash", "-n", str(job_file)], capture_output=True, text=True)
 assert check.returncode == 0, check.stderr
 assert "tensorweaver.labs run labs/08_gpu.ipynb --backend cupynumeric" in job
@@ -304,7 +427,8 @@ assert "tensorweaver.labs run labs/08_gpu.ipynb --backend cupynumeric" in job
 # %%
 record(backend=backend.name, parity_other_backend=there["backend"], parity_max_rel_error=parity_max_rel_error,
        final_loss=here["losses"][-1], losses=here["losses"], widths=widths,
-       ms_per_step=[1000 * s for s in seconds], gflops=gflops)
+       ms_per_step=[1000 * s for s in seconds], gflops=gflops, step_overhead_ms=1000 * overhead_s,
+       fitted_gflops=rate / 1e9)
 
 # %% [markdown]
 # ## What you saw

@@ -3,7 +3,7 @@
     run        execute a lab headless on a backend (tensorweaver.labs.runner)
     build      regenerate labs/*.ipynb from labs/src/*.py with jupytext (make labs-build)
     release    student versions through nbgrader generate_assignment (make release)
-    autograde  grade submissions with nbgrader, write grades.csv (make autograde)
+    autograde  grade submissions with nbgrader, write grades.csv and checks.csv (make autograde)
     workspace  create or update a student workspace from a release (make workspace)
 """
 from __future__ import annotations
@@ -120,7 +120,8 @@ def main(argv=None) -> int:
         elif args.command == "release":
             written = do_release(args.labs_dir, args.out, _only(args))
         else:
-            written = [autograde(args.labs, args.submissions, args.out, _only(args))]
+            grades = autograde(args.labs, args.submissions, args.out, _only(args))
+            written = [grades, grades.with_name("checks.csv")]
     except (ValueError, FileNotFoundError) as exc:      # bad input: a message, not a traceback
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,9 @@ solved notebook from ``labs/`` (built from ``labs/src`` by jupytext), with the l
 ``data/``. nbgrader's ``generate_assignment`` makes the student version (solutions replaced
 by ``raise NotImplementedError()``, checksums, outputs cleared); ``autograde`` runs a
 submission with the instructor's CHECK cells put back (``OverwriteCells``, with
-``add_missing_cells``) and ``nbgrader``'s CSV exporter writes the grades. Settings:
+``add_missing_cells``; the hidden tests the release removed come back with them) and
+``nbgrader``'s CSV exporter writes the grades. ``checks.csv`` beside it has one row per
+check (one per exercise): its points and, when it failed, the error it raised. Settings:
 ``labs/nbgrader_config.py``.
 
 A submissions folder holds one folder per student, with the notebooks either directly in
@@ -142,10 +144,11 @@ def find_submissions(submissions_dir, assignments) -> dict:
 
 
 def autograde(labs_dir, submissions_dir, out_dir, only=None) -> Path:
-    """Autograde every submission against the labs; write ``out_dir/grades.csv``.
+    """Autograde every submission against the labs; write ``out_dir/grades.csv`` (one row per
+    student and lab) and ``out_dir/checks.csv`` (one row per student, lab and check).
 
     The course (gradebook, autograded notebooks with their outputs) is kept in
-    ``out_dir/course`` for inspection. Returns the CSV's path.
+    ``out_dir/course`` for inspection. Returns the path of grades.csv.
     """
     from nbgrader.api import Gradebook
     from nbgrader.plugins.export import CsvExportPlugin
@@ -174,7 +177,57 @@ def autograde(labs_dir, submissions_dir, out_dir, only=None) -> Path:
     exporter.to = str(grades)
     with Gradebook(f"sqlite:///{(course / 'gradebook.db').resolve()}") as gradebook:
         exporter.export(gradebook)
+        _write_checks(gradebook, course, found, out_dir / "checks.csv")
     return grades
+
+
+CHECK_FIELDS = ["student_id", "assignment", "check", "score", "max_score", "error"]
+
+
+def _check_error(notebook, grade_id) -> str:
+    """The error a graded cell of an autograded notebook raised ("" when it passed)."""
+    for cell in notebook.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error":
+                    first = (output.get("evalue") or "").strip().splitlines()[:1]
+                    return f"{output.get('ename')}: {first[0] if first else ''}"[:300]
+    return ""
+
+
+def _write_checks(gradebook, course, found, path) -> None:
+    import csv
+
+    import nbformat
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CHECK_FIELDS)
+        writer.writeheader()
+        for student, notebooks in sorted(found.items()):
+            for assignment in sorted(notebooks):
+                graded = course / "autograded" / student / assignment / f"{assignment}.ipynb"
+                notebook = nbformat.read(str(graded), 4)
+                submission = gradebook.find_submission_notebook(assignment, assignment, student)
+                for grade in sorted(submission.grades, key=lambda g: _natural(g.name)):
+                    writer.writerow({"student_id": student, "assignment": assignment,
+                                     "check": grade.name, "score": grade.score,
+                                     "max_score": grade.max_score,
+                                     "error": _check_error(notebook, grade.name)})
+
+
+def _natural(name):
+    # check-2 before check-10
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def read_checks(csv_path) -> dict:
+    """{(student, assignment, check): (score, max_score, error)} from ``checks.csv``."""
+    import csv
+
+    with open(csv_path, newline="") as f:
+        return {(row["student_id"], row["assignment"], row["check"]):
+                (float(row["score"]), float(row["max_score"]), row["error"])
+                for row in csv.DictReader(f)}
 
 
 def read_grades(csv_path) -> dict:

@@ -1,14 +1,17 @@
-"""Autograding with nbgrader: a blank submission scores 0, the solutions full marks, a
-half-solved one in between; changed or deleted CHECK cells are the instructor's again."""
+"""Autograding with nbgrader, every lab: a blank submission scores 0 on every exercise, the
+solutions full points, and a wrong answer in one exercise loses exactly that exercise's
+points, with the failing check named in checks.csv. Hidden tests, which the release removes,
+are run by autograde. Changed or deleted CHECK cells are the instructor's again."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import nbformat
 import pytest
 
-from labrun import LABS, REPO
+from labrun import LABS, NOTEBOOKS, REPO
 
 pytestmark = [pytest.mark.labs, pytest.mark.slow]
 pytest.importorskip("nbgrader", reason="grading is nbgrader's: install the `grading` extra "
@@ -16,65 +19,123 @@ pytest.importorskip("nbgrader", reason="grading is nbgrader's: install the `grad
 
 from tensorweaver.labs import grading  # noqa: E402
 
-LABS_GRADED = ["00_environment", "03_linear_regression"]   # the quickest to run, 1 + 2 points
+ALL_LABS = [p.stem for p in NOTEBOOKS]
+
+# Wrong answers, one exercise each; the rest of the lab is the solution.
+# Lab 00, exercise 2: passes the visible check (a float64 input) and fails only the hidden
+# tests (float32 and int64 inputs): it shows that autograde runs what the release removed.
+WRONG_ROUNDTRIP = ("def roundtrip(array):\n"
+                   "    t = tw.tensor(array, dtype=tw.float64)      # every dtype made float64\n"
+                   "    return (2 * t + 1).numpy()\n")
+# Lab 01, exercise 2: the naive softmax, which overflows (the visible check catches it).
+WRONG_SOFTMAX = ("def stable_softmax(x, dim=-1):\n"
+                 "    e = x.exp()\n"
+                 "    return e / e.sum(dim=dim, keepdim=True)\n")
 
 
-def labs_cli(*args):
+def labs_cli(*args, **env):
     return subprocess.run([sys.executable, "-m", "tensorweaver.labs", *map(str, args)],
-                          cwd=REPO, capture_output=True, text=True, timeout=1800)
+                          cwd=REPO, capture_output=True, text=True, timeout=3600,
+                          env=dict(os.environ, **env))
 
 
 def by_id(nb, grade_id):
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
+def points(lab) -> dict:
+    """{check grade_id: points} of a lab, read from the solved notebook's metadata."""
+    nb = nbformat.read(str(LABS / f"{lab}.ipynb"), 4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def solved_with(lab, exercise, source):
+    nb = nbformat.read(str(LABS / f"{lab}.ipynb"), 4)
+    by_id(nb, exercise).source = source
+    return nb
+
+
 @pytest.fixture(scope="module")
-def grades(tmp_path_factory):
+def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grading")
     rel = tmp / "release"
-    lab_args = [a for lab in LABS_GRADED for a in ("--lab", lab)]
-    proc = labs_cli("release", LABS, "--out", rel, *lab_args)
+    proc = labs_cli("release", LABS, "--out", rel)
     assert proc.returncode == 0, proc.stderr[-3000:]
     subs = tmp / "submissions"
-    for student in ("blank", "solved", "half"):
+    for student in ("blank", "solved", "hidden", "wrong", "half"):
         (subs / student).mkdir(parents=True)
-    for lab in LABS_GRADED:
+    for lab in ALL_LABS:
         (subs / "blank" / f"{lab}.ipynb").write_bytes((rel / lab / f"{lab}.ipynb").read_bytes())
         # nbgrader's own layout works too
         (subs / "solved" / lab).mkdir()
         (subs / "solved" / lab / f"{lab}.ipynb").write_bytes((LABS / f"{lab}.ipynb").read_bytes())
-    # Half solved: lab 03's first exercise done, the second not; and the student deleted the
+    nbformat.write(solved_with("00_environment", "exercise-2", WRONG_ROUNDTRIP),
+                   str(subs / "hidden" / "00_environment.ipynb"))
+    nbformat.write(solved_with("01_tensors", "exercise-2", WRONG_SOFTMAX),
+                   str(subs / "wrong" / "01_tensors.ipynb"))
+    # Half solved: lab 03's first exercise done, the others not; and the student deleted the
     # first CHECK cell and rewrote the second to pass: both are the instructor's again.
     lab = "03_linear_regression"
     nb = nbformat.read(str(rel / lab / f"{lab}.ipynb"), 4)
     solved = nbformat.read(str(LABS / f"{lab}.ipynb"), 4)
     by_id(nb, "exercise-1").source = by_id(solved, "exercise-1").source
-    by_id(nb, "check-3").source = "# CHECK: rewritten by the student\npass"
+    by_id(nb, "check-2").source = "# CHECK: rewritten by the student\npass"
     nb.cells.remove(by_id(nb, "check-1"))
     nbformat.write(nb, str(subs / "half" / f"{lab}.ipynb"))
     out = tmp / "grades"
-    proc = labs_cli("autograde", subs, "--labs", LABS, "--out", out, *lab_args)
+    # The short training schedules (the kernels nbgrader starts inherit the variable), as in
+    # the labs' other tests: what is graded is the same code.
+    proc = labs_cli("autograde", subs, "--labs", LABS, "--out", out, TENSORWEAVER_LAB_QUICK="1")
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return grading.read_grades(out / "grades.csv")
+    return grading.read_grades(out / "grades.csv"), grading.read_checks(out / "checks.csv")
 
 
-def test_blank_submission_scores_zero(grades):
-    for lab in LABS_GRADED:
-        score, max_score = grades[("blank", lab)]
-        assert score == 0 and max_score > 0, (lab, score, max_score)
+def student_checks(checks, student, lab) -> dict:
+    return {check: row for (s, a, check), row in checks.items() if (s, a) == (student, lab)}
 
 
-def test_solutions_score_full_marks(grades):
-    for lab in LABS_GRADED:
-        score, max_score = grades[("solved", lab)]
-        assert score == max_score, (lab, score, max_score)
+def test_blank_submission_scores_zero_on_every_exercise(graded):
+    grades, checks = graded
+    for lab in ALL_LABS:
+        rows = student_checks(checks, "blank", lab)
+        assert {c: row[1] for c, row in rows.items()} == points(lab), lab
+        failed = {c: (score, error) for c, (score, _, error) in rows.items() if score != 0 or not error}
+        assert not failed, (lab, failed)
+        assert grades[("blank", lab)] == (0.0, float(sum(points(lab).values()))), lab
 
 
-def test_half_solved_scores_in_between_with_the_instructors_checks(grades):
-    score, max_score = grades[("half", "03_linear_regression")]
-    assert 0 < score < max_score, (score, max_score)
-    assert (score, max_score) == (1.0, 2.0)   # the deleted check came back and passed; the
-    #                                           rewritten one is the instructor's and fails
+def test_solutions_score_full_points(graded):
+    grades, checks = graded
+    for lab in ALL_LABS:
+        rows = student_checks(checks, "solved", lab)
+        lost = {c: row for c, row in rows.items() if row[0] != row[1] or row[2]}
+        assert rows and not lost, (lab, lost)
+        assert grades[("solved", lab)] == (float(sum(points(lab).values())),) * 2, lab
+
+
+@pytest.mark.parametrize("student, lab, check", [("hidden", "00_environment", "check-2"),
+                                                 ("wrong", "01_tensors", "check-2")])
+def test_a_wrong_answer_loses_exactly_its_exercises_points(graded, student, lab, check):
+    grades, checks = graded
+    rows = student_checks(checks, student, lab)
+    failing = {c for c, (score, max_score, _) in rows.items() if score < max_score}
+    assert failing == {check}, rows
+    score, max_score, error = rows[check]
+    assert score == 0 and max_score == points(lab)[check]
+    assert error.startswith(("AssertionError", "FloatingPointError")), error
+    total = float(sum(points(lab).values()))
+    assert grades[(student, lab)] == (total - points(lab)[check], total)
+
+
+def test_the_instructors_checks_are_restored(graded):
+    grades, checks = graded
+    lab = "03_linear_regression"
+    rows = student_checks(checks, "half", lab)
+    # The deleted check came back and passed; the rewritten one is the instructor's and fails.
+    assert rows["check-1"][0] == rows["check-1"][1] == points(lab)["check-1"]
+    assert rows["check-2"][0] == 0 and rows["check-3"][0] == 0, rows
+    assert grades[("half", lab)] == (float(points(lab)["check-1"]), float(sum(points(lab).values())))
     assert grades[("half", "00_environment")][0] == 0     # not submitted
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import nbformat
@@ -140,41 +141,106 @@ def test_notebooks_are_clean_and_well_formed():
         exercises = [c for c in code if build.BEGIN_SOLUTION in c.source]
         checks = [c for c in code if c.source.lstrip().startswith("# CHECK")]
         assert exercises, f"{path.name} has no exercise (### BEGIN SOLUTION)"
-        assert checks, f"{path.name} has no check cell (# CHECK)"
         assert all(c.metadata["nbgrader"]["solution"] for c in exercises)
-        graded = [c for c in checks if c.metadata["nbgrader"]["grade"]]
-        assert graded and all(c.metadata["nbgrader"]["points"] == 1 for c in graded), path.name
-        assert all(c.metadata["nbgrader"]["locked"] for c in checks), path.name
+        # One graded, locked check per exercise, with its points and hidden tests.
+        assert len(checks) == len(exercises), path.name
+        for n, check in enumerate(checks, 1):
+            meta = check.metadata["nbgrader"]
+            assert (meta["grade"], meta["locked"], meta["grade_id"]) == (True, True, f"check-{n}"), path.name
+            assert meta["points"] == build.check_points(check.source) >= 1, path.name
+            assert build.check_hidden_markers(check.source) == 1, (
+                f"{path.name} check-{n} has no {build.BEGIN_HIDDEN} region")
         joined = "\n".join(c.source for c in code)
         assert "manual_seed" in joined and "record(" in joined, path.name
 
 
+def test_every_check_follows_its_exercise_before_the_next():
+    for path in NOTEBOOKS:
+        kinds = [("E" if build.BEGIN_SOLUTION in c.source else "C") for c in nbformat.read(str(path), 4).cells
+                 if c.cell_type == "code" and (build.BEGIN_SOLUTION in c.source or build.is_check(c.source))]
+        assert "".join(kinds) == "EC" * (len(kinds) // 2), (path.name, kinds)
+
+
 def test_sources_are_read_by_jupytext(tmp_path):
     """Markdown, code and commented magics, as jupytext reads them; nbgrader metadata added;
-    the first CHECK after an exercise is graded, a CHECK of the lab's own code is not."""
+    each exercise's CHECK is graded with the points it declares."""
     src = tmp_path / "09_demo.py"
     src.write_text("# %% [markdown]\n# # Title\n#\n# Some *text*.\n\n"
                    "# %%\n# %matplotlib inline\nx = 1  # a comment\n\n\n"
-                   "# %%\n# CHECK: the given code\nassert x == 1\n\n"
+                   "# %%\n# the lab's own check: an ordinary cell\nassert x == 1\n\n"
                    "# %%\ndef f():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION\n\n"
-                   "# %%\n# CHECK: the exercise\nassert f() == 2\n\n"
-                   "# %%\n# CHECK: more\nassert x\n")
+                   "# %%\n# CHECK: the exercise\nassert f() == 2\n"
+                   "### BEGIN HIDDEN TESTS\nassert f() + 1 == 3\n### END HIDDEN TESTS\n\n"
+                   "# %%\ny = 2\n\n"
+                   "# %%\ndef g():\n    ### BEGIN SOLUTION\n    return 3\n    ### END SOLUTION\n\n"
+                   "# %%\n# CHECK (3 points): the second exercise\nassert g() == 3\n")
     nb = build.build_notebook(src)
     assert [(c.cell_type, c.source.splitlines()[0]) for c in nb.cells] == [
-        ("markdown", "# Title"), ("code", "%matplotlib inline"), ("code", "# CHECK: the given code"),
-        ("code", "def f():"), ("code", "# CHECK: the exercise"), ("code", "# CHECK: more")]
+        ("markdown", "# Title"), ("code", "%matplotlib inline"), ("code", "# the lab's own check: an ordinary cell"),
+        ("code", "def f():"), ("code", "# CHECK: the exercise"), ("code", "y = 2"), ("code", "def g():"),
+        ("code", "# CHECK (3 points): the second exercise")]
     assert nb.cells[0].source == "# Title\n\nSome *text*."
     meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
-    assert [m.get("grade_id") for m in meta] == [None, None, "check-1", "exercise-1", "check-2", "check-3"]
-    assert [m.get("points") for m in meta] == [None, None, None, None, 1, None]
+    assert [m.get("grade_id") for m in meta] == [None, None, None, "exercise-1", "check-1", None,
+                                                 "exercise-2", "check-2"]
+    assert [m.get("points") for m in meta] == [None, None, None, None, 1, None, None, 3]
     assert [c.id for c in nb.cells][:2] == ["09_demo-000", "09_demo-001"]
     assert "jupytext" not in nb.metadata
+
+
+EXERCISE = "# %%\ndef f():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION\n\n"
+CHECK = "# %%\n# CHECK: f\nassert f() == 2\n\n"
+
+
+@pytest.mark.parametrize("body, problem", [
+    (EXERCISE, "exercise 1 has no CHECK cell after it"),
+    (EXERCISE + EXERCISE + CHECK, "exercise 1 has no CHECK cell before this exercise"),
+    (CHECK + EXERCISE + CHECK, "no exercise comes before it"),
+    (EXERCISE + CHECK + CHECK, "exercise 1 already has its CHECK"),
+    (EXERCISE + "# %%\n# CHECK(2 points) f\nassert f()\n", "starts with `# CHECK: what it tests`"),
+    (EXERCISE + CHECK + "# %%\n### BEGIN HIDDEN TESTS\nx = 1\n### END HIDDEN TESTS\n", "outside a CHECK cell"),
+    (EXERCISE + "# %%\n# CHECK: f\n### BEGIN HIDDEN TESTS\nassert f()\n", "is never closed"),
+])
+def test_check_layout_errors_name_the_problem(tmp_path, body, problem):
+    src = tmp_path / "09_bad.py"
+    src.write_text("# %% [markdown]\n# # Lab 09 — Bad\n\n" + body)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        build.build_notebook(src)
 
 
 def test_readme_lists_every_lab():
     readme = (LABS / "README.md").read_text()
     for path in NOTEBOOKS:
         assert path.name in readme, f"labs/README.md has no line for {path.name}"
+
+
+def test_readme_table_is_generated_from_the_sources():
+    readme = (LABS / "README.md").read_text()
+    table = build.readme_table(LABS / "src")
+    assert build.with_table(readme, table) == readme, "labs/README.md's table is stale; run `make labs-build`"
+    # The counts come from the cells: recount them here from the built notebooks.
+    for path in NOTEBOOKS:
+        cells = [c.metadata.get("nbgrader", {}) for c in nbformat.read(str(path), 4).cells]
+        exercises = sum(1 for m in cells if m.get("solution"))
+        points = sum(m.get("points", 0) for m in cells if m.get("grade"))
+        assert f"| [{path.name}]({path.name}) |" in table
+        row = next(line for line in table.splitlines() if line.startswith(f"| [{path.name}]"))
+        assert row.split(" | ")[3:5] == [str(exercises), str(points)], (row, exercises, points)
+        summary = build.lab_summary(LABS / "src" / f"{path.stem}.py")
+        assert summary["prerequisites"] and summary["time"].endswith("min"), summary
+
+
+def test_readme_table_follows_a_source_change(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "00_a.py").write_text("# %% [markdown]\n# # Lab 00 — A topic\n#\n"
+                                 "# **Prerequisites:** none · **Expected time:** 5 min\n\n" + EXERCISE
+                                 + "# %%\n# CHECK (4 points): f\nassert f() == 2\n")
+    (tmp_path / "README.md").write_text(f"intro\n{build.TABLE_BEGIN}\nold\n{build.TABLE_END}\nrest\n")
+    build.build_labs(src, tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    assert "| [00_a.ipynb](00_a.ipynb) | A topic | none | 1 | 4 | 5 min |" in text
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("rest\n")
 
 
 def test_metrics_json_is_strict_json(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
 from labrun import LABS, NOTEBOOKS, REPO, run_lab
-from tensorweaver.labs.build import BEGIN_SOLUTION, END_SOLUTION
+from tensorweaver.labs.build import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION
 
 pytestmark = pytest.mark.labs
 pytest.importorskip("nbgrader", reason="the release is nbgrader's: install the `grading` extra "
@@ -37,6 +37,37 @@ def solution_regions(source: str) -> list:
         elif current is not None:
             current.append(line)
     return regions
+
+
+def without_hidden_tests(source: str) -> str:
+    kept, hidden = [], False
+    for line in source.splitlines():
+        if line.strip() == BEGIN_HIDDEN:
+            hidden = True
+        elif line.strip() == END_HIDDEN:
+            hidden = False
+        elif not hidden:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_hidden_tests_are_not_released(notebook, release_dir):
+    """Every check has hidden tests in the solved lab; none of their lines reach the student."""
+    original = nbformat.read(str(notebook), 4)
+    student = nbformat.read(str(release_dir / notebook.stem / notebook.name), 4)
+    checks = [i for i, c in enumerate(original.cells) if c.metadata.get("nbgrader", {}).get("grade")]
+    assert checks and all(BEGIN_HIDDEN in original.cells[i].source for i in checks), notebook.name
+    for i in checks:
+        visible = without_hidden_tests(original.cells[i].source).splitlines()
+        released = student.cells[i].source
+        assert BEGIN_HIDDEN not in released and END_HIDDEN not in released
+        hidden = [line for line in original.cells[i].source.splitlines()
+                  if line.strip() and line not in visible and len(line.strip()) > 12]
+        assert hidden, f"{notebook.name} cell {i}: an empty hidden-test region"
+        for line in hidden:
+            assert line not in released.splitlines(), f"{notebook.name} cell {i} still has {line!r}"
+        assert student.cells[i].metadata["nbgrader"]["grade"], "the check is still graded"
 
 
 def exercise_cells(nb) -> list:
@@ -67,7 +98,9 @@ def test_solutions_are_stripped(notebook, release_dir):
     assert exercises, f"{notebook.name} has no exercise"
     for index, (orig, copy) in enumerate(zip(original.cells, student.cells)):
         if index not in exercises:
-            assert copy.source == orig.source, f"{notebook.name} cell {index} changed"
+            # Only the hidden tests go (checked below); everything else is as written.
+            assert copy.source.rstrip() == without_hidden_tests(orig.source).rstrip(), (
+                f"{notebook.name} cell {index} changed")
             continue
         assert BEGIN_SOLUTION not in copy.source and END_SOLUTION not in copy.source
         assert copy.source.count("raise NotImplementedError()") == len(solution_regions(orig.source))
