@@ -115,14 +115,14 @@ release: build ## Student versions of the labs (nbgrader generate_assignment) in
 	    python -m tensorweaver.labs release labs --out /home/jovyan/release
 
 .PHONY: autograde
-autograde: build ## Grade SUBMISSIONS=DIR (one folder per student) with nbgrader: GRADES_DIR/grades.csv
+autograde: build ## Grade SUBMISSIONS=DIR (one folder per student) with nbgrader: GRADES_DIR/grades.csv, checks.csv
 	@[ -n "$(SUBMISSIONS)" ] || { echo "error: make autograde needs SUBMISSIONS=DIR: one folder per student holding NN_name.ipynb files (e.g. copies of their workspaces)" >&2; exit 2; }
 	@[ -d "$(SUBMISSIONS)" ] || { echo "error: SUBMISSIONS=$(SUBMISSIONS) is not a folder" >&2; exit 2; }
 	@$(call OUT_DIR_SH,$(GRADES_DIR))
 	$(DOCKER) run --rm --user $(NB_UID):100 -v "$(abspath $(SUBMISSIONS)):/home/jovyan/submissions:ro" \
 	    -v "$(abspath $(GRADES_DIR)):/home/jovyan/grades" $(CPU_IMAGE) \
 	    python -m tensorweaver.labs autograde /home/jovyan/submissions --labs labs --out /home/jovyan/grades
-	@echo "grades: $(GRADES_DIR)/grades.csv"
+	@echo "grades: $(GRADES_DIR)/grades.csv (per check, with the errors of failed ones: $(GRADES_DIR)/checks.csv)"
 
 .PHONY: labs-build
 labs-build: $(VENV)/.installed ## Regenerate labs/*.ipynb from their jupytext sources (labs/src/*.py)
