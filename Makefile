@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # Test selections (pytest markers), shared by the local and container targets.
-FAST_MARKERS := not parity and not container and not cluster
+FAST_MARKERS := not parity and not container and not cluster and not hub
 
 .PHONY: help
 help: ## List the targets, by group
@@ -179,6 +179,8 @@ $(LOCK_VENV)/.installed:
 lock: $(LOCK_VENV)/.installed ## Regenerate the hash-locked docker/requirements/*.txt from *.in
 	$(UV_COMPILE) -o docker/requirements/cpu.txt docker/requirements/cpu.in
 	$(UV_COMPILE) -o docker/requirements/gpu.txt docker/requirements/gpu.in
+	$(UV_COMPILE) -o docker/hub/requirements.txt docker/hub/requirements.in
+	cd docker/hub && ../../$(UV_COMPILE) -o singleuser.txt singleuser.in
 
 .PHONY: clean-images
 clean-images: ## Stop the labs and remove both images (about 4 GB; your workspace is kept)
@@ -284,6 +286,54 @@ env-gpu-local: venv-gpu ## The cuPyNumeric/Legate configuration this machine get
 bench-backends: venv-gpu ## MLP step time on NumPy vs cuPyNumeric (on Legate CPU: overhead only)
 	$(GPU_ENV) $(GPU_PY) bench/backends.py
 
+
+##@ A class on JupyterHub (Docker; see README.md)
+# ---------------------------------------------------------------- JupyterHub + DockerSpawner
+# The hub and its proxy run on this host (.venv-hub, from docker/hub/requirements.txt and
+# package-lock.json); each student gets a container from the hub image, with a workspace volume.
+HUB_IMAGE      ?= $(IMAGE)-hub:cpu
+HUB_GPU_IMAGE  ?= $(IMAGE)-hub:gpu
+HUB_GPU        ?= 0
+HUB_IP         ?= 127.0.0.1
+HUB_PORT       ?= 8000
+HUB_STATE      ?= out/hub
+HUB_ADMINS     ?= instructor
+HUB_MEM        ?= 2G
+HUB_CPUS       ?= 1
+HUB_IDLE_TIMEOUT ?= 3600
+HUB_CULL_EVERY ?= 300
+HUB_AUTH       ?= oauth
+HUB_EXTRA_CONFIG ?=
+# Grading: the labs collected (all, or HUB_LABS="00_environment 04_mlp") and their grades.
+HUB_LABS       ?=
+HUB_SUBMISSIONS ?= out/hub-submissions
+HUB_ENV = DOCKER=$(DOCKER) HUB_IMAGE=$(HUB_IMAGE) HUB_IP=$(HUB_IP) HUB_PORT=$(HUB_PORT) \
+	HUB_STATE=$(HUB_STATE) HUB_ADMINS=$(HUB_ADMINS) HUB_MEM=$(HUB_MEM) HUB_CPUS=$(HUB_CPUS) \
+	HUB_IDLE_TIMEOUT=$(HUB_IDLE_TIMEOUT) HUB_CULL_EVERY=$(HUB_CULL_EVERY) HUB_AUTH=$(HUB_AUTH) \
+	HUB_EXTRA_CONFIG=$(HUB_EXTRA_CONFIG) PYTHON=$(PYTHON)
+HUB_BUILD_ARGS = --build-arg VERSION=$(IMAGE_VERSION) --build-arg REVISION=$(IMAGE_REVISION) $(PROXY_ARGS)
+
+.PHONY: hub-build
+hub-build: build $(if $(filter 1,$(HUB_GPU)),build-gpu) ## The students' hub image(s), FROM the lab image(s) (HUB_GPU=1: the GPU one too)
+	@$(BUILD_IMAGE) $(HUB_IMAGE) docker/hub/Dockerfile --build-arg LAB_IMAGE=$(CPU_IMAGE) $(HUB_BUILD_ARGS)
+	@$(if $(filter 1,$(HUB_GPU)),$(BUILD_IMAGE) $(HUB_GPU_IMAGE) docker/hub/Dockerfile --build-arg LAB_IMAGE=$(GPU_IMAGE) $(HUB_BUILD_ARGS))
+
+.PHONY: hub
+hub: hub-build ## JupyterHub for a class at http://HUB_IP:HUB_PORT (127.0.0.1:8000), in the background
+	@$(if $(filter 1,$(HUB_GPU)),$(GPU_FLAGS_SH) && gpus=$$([[ $$gpu_flags == *--gpus* ]] && echo all) &&) \
+	    $(HUB_ENV) $(if $(filter 1,$(HUB_GPU)),HUB_GPU_IMAGE=$(HUB_GPU_IMAGE) HUB_GPUS=$$gpus) docker/hub/hub.sh start
+
+.PHONY: hub-stop
+hub-stop: docker-check ## Stop the hub and the students' servers (their workspace volumes are kept)
+	@$(HUB_ENV) docker/hub/hub.sh stop
+
+.PHONY: hub-collect
+hub-collect: docker-check ## Copy the students' notebooks from their volumes into HUB_SUBMISSIONS (HUB_LABS= to choose)
+	@$(HUB_ENV) docker/hub/hub.sh collect $(HUB_SUBMISSIONS) $(HUB_LABS)
+
+.PHONY: hub-grade
+hub-grade: hub-collect ## hub-collect, then make autograde over every student: GRADES_DIR/grades.csv
+	@$(MAKE) --no-print-directory autograde SUBMISSIONS=$(HUB_SUBMISSIONS)
 
 ##@ Cluster (Slurm, Apptainer)
 # ---------------------------------------------------------------- cluster (Slurm, Apptainer)

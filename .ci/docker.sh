@@ -12,7 +12,8 @@
 #      (test-gpu is CI's one full parity run; its table must match bench/PARITY.md).
 #   4. The container tests (pytest -m container, the real-browser test included) against
 #      those images.
-#   5. Stop the lab and the dockerd this script started (by PID), even on failure.
+#   5. .ci/hub.sh: a class's JupyterHub on these images (tests/hub, bench/hub_load.py).
+#   6. Stop the lab and the dockerd this script started (by PID), even on failure.
 #
 # Idempotent: a second run reuses the installed packages and a running daemon, and rebuilds
 # the images (the base is rebuilt every run, since the proxy's CA can differ per machine).
@@ -184,6 +185,7 @@ check container-tests container_tests
 check test make --no-print-directory test           # Quick start, command 3
 check onnx make --no-print-directory onnx
 check test-gpu test_gpu
+check hub bash .ci/hub.sh                           # a class on JupyterHub (tests/hub, bench)
 
 echo "::: image sizes"
 image_sizes

@@ -6,7 +6,7 @@
 #   docker/hub/hub.sh stop      stop the hub (by its PID): the students' servers stop with it,
 #                               their workspace volumes are kept
 #   docker/hub/hub.sh collect OUT [LAB...]
-#                               copy every student's notebooks (all labs, or the LABs named,
+#                               copy every student's (not the instructors') notebooks (all labs, or the LABs named,
 #                               e.g. 00_environment) from their volumes into OUT/<student>/,
 #                               the layout `make autograde SUBMISSIONS=OUT` reads
 #
@@ -208,9 +208,10 @@ collect() {
     local out=${1:-}
     [[ -n $out ]] || die "usage: $0 collect OUT [LAB...] (LAB: e.g. 00_environment)"
     shift
-    local volumes=() mounts=() name
+    local volumes=() mounts=() name admins=",${HUB_ADMINS:-instructor},"
     while read -r name; do
         [[ $name == "$HUB_VOLUME_PREFIX"* ]] || continue
+        [[ $admins != *",${name#"$HUB_VOLUME_PREFIX"},"* ]] || continue    # the instructors' own
         volumes+=("$name")
         mounts+=(--volume "$name:/in/${name#"$HUB_VOLUME_PREFIX"}:ro")
     done < <("$DOCKER" volume ls -q --filter "name=$HUB_VOLUME_PREFIX")

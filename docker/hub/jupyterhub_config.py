@@ -66,8 +66,7 @@ c.DockerSpawner.remove = True
 c.DockerSpawner.pull_policy = "never"          # the images are built here (make hub-build)
 c.DockerSpawner.name_template = f"{volume_prefix}{{username}}"
 c.DockerSpawner.volumes = {f"{volume_prefix}{{username}}": "/home/jovyan/workspace"}
-# What the student's server shows, and the kernels' cwd: the workspace (what is saved there
-# is in the volume). The single-user server does not take the image's root_dir setting.
+# What the student's server shows (JUPYTERHUB_ROOT_DIR): the workspace, in the volume.
 c.DockerSpawner.notebook_dir = "/home/jovyan/workspace"
 c.DockerSpawner.mem_limit = setting("MEM", "2G")
 c.DockerSpawner.cpu_limit = float(setting("CPUS", "1"))
