@@ -15,8 +15,10 @@ view of it is already contiguous.
 from __future__ import annotations
 
 import threading
+import weakref
 
 from tensorweaver import backend
+from tensorweaver.autograd import grad_mode
 from tensorweaver.autograd.function import Function
 
 xp = backend.xp
@@ -102,9 +104,11 @@ _scratch = threading.local()
 _SCRATCH_MAX_ELEMENTS = 4 << 20
 
 
-def scratch(name, shape, dtype):
-    """A reusable NumPy work buffer (contents undefined) for a temporary that never
-    leaves the op, or None on cuPyNumeric (which manages its own memory).
+def scratch(name, shape, dtype, zero=False):
+    """A reusable NumPy work buffer for a temporary that never leaves the op, or None
+    on cuPyNumeric (which manages its own memory). Its contents are whatever the last
+    user of ``name`` left there; with ``zero``, a newly made buffer starts as zeros
+    (for a user that keeps some part of it zero, like a padding border).
 
     A fresh multi-megabyte temporary per block costs page faults whenever glibc has
     handed the heap back to the OS; one buffer per (name, shape, dtype) and thread
@@ -123,8 +127,43 @@ def scratch(name, shape, dtype):
     if buf is None:
         if len(cache) > 32:          # many distinct shapes: keep memory bounded
             cache.clear()
-        buf = cache[key] = xp.empty(shape, dtype=dtype)
+        buf = cache[key] = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
     return buf
+
+
+#: Column matrices kept from forward for backward (NumPy) hold at most this many
+#: elements (64 MB of float32) per convolution; a larger one is rebuilt, block by
+#: block, in backward instead (which bounds memory).
+_KEEP_MAX_ELEMENTS = 16 << 20
+_POOL_KEYS = 8          # distinct (shape, dtype) kept in the pool ...
+_POOL_PER_KEY = 2       # ... and free buffers per key
+
+
+def pool_take(shape, dtype):
+    """A NumPy buffer of ``shape`` (contents undefined) from this thread's pool of
+    column matrices, or a new one. Give it back with ``pool_return`` when no node
+    needs it any more: the next training step then reuses memory that is already
+    faulted in (a fresh 30 MB array per step costs thousands of page faults)."""
+    pool = getattr(_scratch, "pool", None)
+    if pool is None:
+        pool = _scratch.pool = {}
+    free = pool.get((tuple(shape), xp.dtype(dtype).str))
+    return free.pop() if free else xp.empty(shape, dtype=dtype)
+
+
+def pool_return(buf):
+    """Put ``buf`` (from ``pool_take``) back; the pool stays bounded."""
+    pool = getattr(_scratch, "pool", None)
+    if pool is None:
+        pool = _scratch.pool = {}
+    key = (buf.shape, buf.dtype.str)
+    free = pool.get(key)
+    if free is None:
+        if len(pool) >= _POOL_KEYS:
+            pool.clear()
+        free = pool[key] = []
+    if len(free) < _POOL_PER_KEY:
+        free.append(buf)
 
 
 def _blocks(n, per_image):
@@ -140,8 +179,11 @@ class Conv2d(Function):
 
     ``padding`` is (top, bottom, left, right); ``stride`` and ``dilation`` are pairs.
     Images are processed in blocks (see ``_BLOCK_ELEMENTS``), each padded and turned
-    into columns on its own; the backward rebuilds each block's columns from the
-    saved input instead of keeping them, which bounds memory.
+    into columns on its own. On NumPy, when the weight gradient will be needed, the
+    forward writes the blocks' columns into one (C, kH*kW, N, OH*width) buffer that
+    the node keeps for backward (see ``_keep_columns``), so backward does not build
+    them again; otherwise, or past ``_KEEP_MAX_ELEMENTS``, the backward rebuilds each
+    block's columns from the saved input, which bounds memory.
 
     With stride 1, every kernel offset's window is one *contiguous* run of the
     flattened padded image: rows of width Wp (the padded width) starting at
@@ -179,8 +221,9 @@ class Conv2d(Function):
         xt = x.transpose((1, 0, 2, 3))                                  # (C, N, H, W)
         w3 = weight.reshape(groups, o // groups, -1)                    # (G, O/G, C/G * kH * kW)
         out = xp.empty((o, n, oh, ow), dtype=x.dtype)
+        kept = self._keep_columns(x.shape, x.dtype)
         for s, e in _blocks(n, c * kh * kw * oh * width):
-            cols = self._columns(xt[:, s:e])
+            cols = self._columns(xt[:, s:e], None if kept is None else kept[:, :, s:e])
             block = _group_matmul(w3, cols, "out").reshape(o, e - s, oh, width)
             block = block[..., :ow] if flat else block
             if bias is None:
@@ -192,17 +235,65 @@ class Conv2d(Function):
         self.save_for_backward(x, weight)
         return out.transpose((1, 0, 2, 3))
 
-    def _columns(self, xb):
-        """The im2col matrix of the images ``xb`` (C, nb, H, W): (G, C/G * kH * kW, nb * OH * width)."""
-        pads, (hp, wp), windows, groups, (oh, _, width), flat = self.geometry
+    def _padded(self, xb):
+        """The images ``xb`` (C, nb, H, W) zero-padded to (C, nb, Hp, Wp).
+
+        On NumPy the result is a scratch buffer whose border is zeroed once, when it is
+        made, and never written (only the interior is copied in, every call): one copy
+        instead of ``xp.pad``'s fresh array, border fills and copy.
+        """
+        pads, (hp, wp) = self.geometry[:2]
+        if not any(pads):
+            return xb
+        c, nb, h, w = xb.shape
+        buf = scratch("padded", (c, nb, hp, wp), xb.dtype, zero=True)
+        if buf is None:
+            return pad_hw(xb, pads)
+        buf[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w] = xb
+        return buf
+
+    # Kept columns: (C, K, N, OH * width) NumPy buffer from ``pool_take``, or None.
+    kept_columns = None
+    _kept_finalizer = None
+
+    def _keep_columns(self, x_shape, dtype):
+        """The buffer the forward writes all columns into and backward reads them from
+        (NumPy, graph recorded, weight gradient wanted, not too large), else None.
+
+        The buffer goes back to the pool when backward releases the node, or when the
+        node is dropped without a backward (a finalizer), never while a node holds it.
+        """
+        if not (backend.is_numpy and grad_mode._enabled[0] and self.needs_input_grad[1]):
+            return None
+        windows, (oh, _, width) = self.geometry[2], self.geometry[4]
+        shape = (x_shape[1], len(windows), x_shape[0], oh * width)
+        if shape[0] * shape[1] * shape[2] * shape[3] > _KEEP_MAX_ELEMENTS:
+            return None
+        buf = self.kept_columns = pool_take(shape, dtype)
+        self._kept_finalizer = weakref.finalize(self, pool_return, buf)
+        return buf
+
+    def release(self):
+        super().release()
+        if self._kept_finalizer is not None:
+            self.kept_columns = None
+            self._kept_finalizer()          # returns the buffer to the pool, once
+
+    def _columns(self, xb, out=None):
+        """The im2col matrix of the images ``xb`` (C, nb, H, W): (G, C/G * kH * kW, nb * OH * width),
+        written into ``out`` (C, K, nb, OH * width) when given (a view of the kept columns)."""
+        pads, (hp, wp), windows, groups, (oh, ow, width), flat = self.geometry
         c, nb = xb.shape[:2]
-        xb = pad_hw(xb, pads)
+        xb = self._padded(xb)
         if flat:                                           # stride 1: contiguous runs
             xb = xb.reshape(c, nb, hp * wp)
             run = oh * width
             parts = [xb[:, :, start:start + run] for start in windows]
-            buf = scratch("cols", (c, len(windows), nb, run), xb.dtype)
+            buf = scratch("cols", (c, len(windows), nb, run), xb.dtype) if out is None else out
             cols = xp.stack(parts, axis=1) if buf is None else xp.stack(parts, axis=1, out=buf)
+        elif out is not None:
+            parts = [backend.getitem(xb, (Ellipsis, r, cc)) for r, cc in windows]
+            cols = xp.stack(parts, axis=1, out=out.reshape(c, len(windows), nb, oh, ow))
         else:
             cols = gather_windows(xb, windows, axis=1)     # (C, K, nb, OH, OW)
         return cols.reshape(groups, -1, nb * oh * width)
@@ -217,6 +308,11 @@ class Conv2d(Function):
         xt = x.transpose((1, 0, 2, 3))
         g4 = grad.transpose((1, 0, 2, 3))                                 # (O, N, OH, OW)
         w3 = weight.reshape(groups, o // groups, -1)
+        w3t = w3.transpose((0, 2, 1))                                     # (G, C/G * kH * kW, O/G)
+        if need_x and backend.is_numpy:
+            # A contiguous copy of W^T (tiny): OpenBLAS runs the input-gradient product
+            # about 20% faster with it than with the transposed view.
+            w3t = xp.ascontiguousarray(w3t)
         gw = xp.zeros(w3.shape, dtype=grad.dtype) if need_w else None
         gx = xp.empty((c, n, h, w), dtype=grad.dtype) if need_x else None  # every block writes its part
         run = oh * width
@@ -232,11 +328,14 @@ class Conv2d(Function):
                 gblock = g4[:, s:e]
             gblock = gblock.reshape(groups, o // groups, (e - s) * run)
             if need_w:
-                cols = self._columns(xt[:, s:e])
+                if self.kept_columns is not None:
+                    cols = self.kept_columns[:, :, s:e].reshape(groups, -1, (e - s) * run)
+                else:
+                    cols = self._columns(xt[:, s:e])
                 # (cols @ g^T)^T is the same product as g @ cols^T; OpenBLAS runs it faster.
                 gw += _group_matmul(cols, gblock.transpose((0, 2, 1))).transpose((0, 2, 1))
             if need_x:   # col2im, the adjoint of im2col: add each offset's columns back
-                dcols = _group_matmul(w3.transpose((0, 2, 1)), gblock, "dcols").reshape(c, len(windows), e - s, run)
+                dcols = _group_matmul(w3t, gblock, "dcols").reshape(c, len(windows), e - s, run)
                 gxb = scratch("col2im", (c, e - s, hp, wp), grad.dtype)
                 if gxb is None:
                     gxb = xp.zeros((c, e - s, hp, wp), dtype=grad.dtype)

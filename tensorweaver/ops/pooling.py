@@ -150,7 +150,10 @@ def _first_max(a, size, axis):
         cand = _take(a, k, axis)
         better = cand > best                  # strict: an equal later value loses (first hit)
         best = xp.maximum(best, cand)
-        at = better.astype(xp.int8) * k if at is None else xp.where(better, xp.int8(k), at)
+        if at is None:   # offset 1 where better, else 0: the bool's bytes, read as int8 on NumPy
+            at = better.view(xp.int8) if backend.is_numpy else better.astype(xp.int8)
+        else:
+            at = xp.where(better, xp.int8(k), at)
     if at is None:
         at = xp.zeros(best.shape, dtype=xp.int8)
         best = best.copy()
@@ -160,8 +163,14 @@ def _first_max(a, size, axis):
 def _route(g, at, size, axis):
     """The adjoint of ``_first_max``: ``g`` placed at offset ``at`` of a new ``axis`` of
     length ``size``, zeros elsewhere."""
-    parts = [g * (at == k) for k in range(size)]
-    return xp.stack(parts, axis=g.ndim + 1 + axis if axis == -1 else g.ndim - 1)
+    axis = g.ndim + 1 + axis if axis == -1 else g.ndim - 1       # of the result
+    if not backend.is_numpy:
+        return xp.stack([g * (at == k) for k in range(size)], axis=axis)
+    # Each offset's share is written straight into its (strided) place: no stack copy.
+    out = xp.empty(g.shape[:axis] + (size,) + g.shape[axis:], dtype=g.dtype)
+    for k in range(size):
+        xp.multiply(g, at == k, out=out[(slice(None),) * axis + (k,)])
+    return out
 
 
 def max_pool2d_indices(x, kernel, stride, padding, dilation, ceil_mode):
