@@ -83,7 +83,14 @@ def student():
                                   text=True).stdout.strip():
                 break
             time.sleep(0.5)
-        subprocess.run(["userdel", "--remove", name], capture_output=True)
+        # userdel refuses while a process of the user runs (a cancelled job's server may take
+        # a few seconds to exit).
+        for _ in range(40):
+            if subprocess.run(["pgrep", "-u", name], capture_output=True).returncode != 0:
+                break
+            time.sleep(0.5)
+        removed = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
+        assert removed.returncode == 0, f"userdel {name}: {removed.stderr}"
 
 
 class Hub:
