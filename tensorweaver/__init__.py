@@ -84,6 +84,21 @@ from tensorweaver.ops.creation import (  # noqa: E402  (more factories)
     asarray, empty_strided, from_dlpack, from_file, frombuffer, logspace, range,
 )
 
+from tensorweaver.ops.bitwise import (  # noqa: E402  (more ops: bitwise and logical)
+    bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor,
+    logical_xor,
+)
+from tensorweaver.ops.pointwise_more import (  # noqa: E402  (more ops: copysign, frexp, logit, gradient, ...)
+    copysign, deg2rad, floor_divide, frexp, gradient, ldexp, logit, nextafter, rad2deg, signbit, sinc,
+)
+from tensorweaver.ops.pointwise_special import (  # noqa: E402  (more ops: gamma family, i0, igamma)
+    digamma, i0, igamma, igammac, lgamma, mvlgamma, polygamma,
+)
+from tensorweaver._tensor_utils import (  # noqa: E402  (PyTorch's Tensors section)
+    get_default_device, is_floating_point, is_nonzero, is_tensor, numel, set_default_device,
+    set_flush_denormal, set_printoptions,
+)
+
 clip = clamp
 mm = matmul
 __version__ = "0.1.0"

@@ -438,6 +438,72 @@ def erfinv(x):
     return xp.where(xp.abs(y) > 1.0, xp.nan, r).astype(x.dtype)
 
 
+def _special(scipy_name, *args):
+    """SciPy's ``scipy.special.<scipy_name>`` on NumPy, in the first array argument's dtype."""
+    import scipy.special
+    out = getattr(scipy.special, scipy_name)(*args)
+    return out.astype(_host_np.result_type(*(a for a in args if isinstance(a, ndarray))), copy=False)
+
+
+# The gamma family, Bessel I0/I1 and the incomplete gamma function (torch.lgamma, digamma,
+# polygamma, i0, igamma, igammac): SciPy on NumPy; on cuPyNumeric, which has none of them,
+# whole-array formulas (tensorweaver/_special_functions.py, accurate to about 1e-14).
+def lgamma(x):
+    """Elementwise log |Gamma(x)| (+inf at the poles and at -inf, as torch)."""
+    if is_numpy:
+        return _host_np.where(x == -_host_np.inf, _host_np.inf, _special("gammaln", x)).astype(x.dtype)
+    from tensorweaver import _special_functions
+    return _special_functions.lgamma(x)
+
+
+def digamma(x):
+    """Elementwise psi(x), the derivative of lgamma."""
+    if is_numpy:
+        return _special("psi", x)
+    from tensorweaver import _special_functions
+    return _special_functions.digamma(x)
+
+
+def polygamma(n, x):
+    """Elementwise n-th derivative of digamma (``n`` a non-negative Python int)."""
+    if is_numpy:
+        return _special("psi", x) if n == 0 else _special("polygamma", n, x)
+    from tensorweaver import _special_functions
+    return _special_functions.polygamma(n, x)
+
+
+def i0(x):
+    """Elementwise modified Bessel function of the first kind, order 0."""
+    if is_numpy:
+        return _special("i0", x)
+    from tensorweaver import _special_functions
+    return _special_functions.i0(x)
+
+
+def i1(x):
+    """Elementwise modified Bessel function of the first kind, order 1 (i0's derivative)."""
+    if is_numpy:
+        return _special("i1", x)
+    from tensorweaver import _special_functions
+    return _special_functions.i1(x)
+
+
+def gammainc(a, x):
+    """Elementwise regularised lower incomplete gamma P(a, x) (torch.igamma)."""
+    if is_numpy:
+        return _special("gammainc", a, x)
+    from tensorweaver import _special_functions
+    return _special_functions.gammainc(a, x)
+
+
+def gammaincc(a, x):
+    """Elementwise regularised upper incomplete gamma Q(a, x) = 1 - P(a, x) (torch.igammac)."""
+    if is_numpy:
+        return _special("gammaincc", a, x)
+    from tensorweaver import _special_functions
+    return _special_functions.gammaincc(a, x)
+
+
 def host_numpy():
     """The host NumPy module, for host-only work (RNG, file formats)."""
     return _host_np

@@ -357,9 +357,7 @@ class Tensor:
 
     # -- Python protocol -------------------------------------------------------
     def __repr__(self):
-        body = _host_np.array2string(backend.to_host(self.data), separator=", ", prefix="tensor(",
-                                     threshold=1000, edgeitems=3, precision=4,
-                                     floatmode="maxprec_equal")
+        body = _tensor_utils.format_array(backend.to_host(self.data), prefix="tensor(")  # set_printoptions
         extras = []
         if self.data.dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool):
             extras.append(f"dtype=tw.{self.data.dtype}")
@@ -419,9 +417,6 @@ class Tensor:
     def __ge__(self, other): return _ew.ge(self, other)
     def __eq__(self, other): return _ew.eq(self, other)
     def __ne__(self, other): return _ew.ne(self, other)
-    def __invert__(self): return _ew.logical_not(self)
-    def __and__(self, other): return _ew.logical_and(self, other)
-    def __or__(self, other): return _ew.logical_or(self, other)
     def __getitem__(self, index): return _idx.getitem(self, index)
     def gather(self, dim, index): return _idx.gather(self, dim, index)
     def scatter(self, dim, index, src=None, *, value=None): return _idx.scatter(self, dim, index, src, value=value)
@@ -566,3 +561,17 @@ from tensorweaver.ops import unique as _uniq  # noqa: E402  (unique, unique_cons
 for _family in (_pw, _sampling, _cum, _stats, _cmp, _other, _lam, _join, _scat, _uniq):
     for _name in _family.METHODS:
         setattr(Tensor, _name, getattr(_family, _name))
+
+# Bitwise/logical ops, more pointwise math and special functions: their methods, the Python
+# operators torch gives them (~ & | ^ << >> //, bitwise on integer and bool tensors) and the
+# methods whose signature differs from the function's (x.polygamma(n)).
+from tensorweaver.ops import bitwise as _bit  # noqa: E402
+from tensorweaver.ops import pointwise_more as _pwm  # noqa: E402
+from tensorweaver.ops import pointwise_special as _pws  # noqa: E402
+from tensorweaver import _tensor_utils  # noqa: E402  (set_printoptions, is_nonzero)
+for _family in (_bit, _pwm, _pws):
+    for _name in _family.METHODS:
+        setattr(Tensor, _name, getattr(_family, _name))
+    for _name, _fn in {**getattr(_family, "OPERATORS", {}), **getattr(_family, "RENAMED_METHODS", {})}.items():
+        setattr(Tensor, _name, _fn)
+Tensor.is_nonzero = _tensor_utils.is_nonzero

@@ -206,6 +206,10 @@ SKIP.update({name: _NAMED for name in _S("""
 SKIP.update({name: _DIST for name in _S("SyncBatchNorm DistributedSampler")})
 SKIP.update({name: _SPARSE for name in _S("SparseAdam sparse_")})
 SKIP["segment_reduce"] = "a prototype op of torch's sparse/jagged support"
+SKIP["is_storage"] = ("storages: a tensor here holds its backend array directly, there is no separate "
+                      "storage object to test for")
+SKIP["set_default_tensor_type"] = ("deprecated since torch 2.1 for set_default_dtype and set_default_device, "
+                                   "which tensorweaver has; it has no legacy tensor type classes (FloatTensor ...)")
 
 # Patterns for the long tail of torch.__all__ and dir(torch.Tensor).
 SKIP_PATTERNS = [

@@ -838,6 +838,7 @@ import parity_cases_reductions  # noqa: E402,F401  (prod, cumsum, norm, median, 
 import parity_cases_comparison  # noqa: E402,F401  (eq/lt/... masks, sort, topk, isclose, ...)
 import parity_cases_other_ops  # noqa: E402,F401  (flip, roll, diag, einsum, cdist, bincount, ...)
 import parity_cases_joining  # noqa: E402,F401  (index_select, narrow, movedim, tile, nonzero, ...)
+import parity_cases_pointwise_more  # noqa: E402,F401  (bitwise, copysign, frexp, gradient, lgamma, igamma, ...)
 import parity_cases_scattering  # noqa: E402,F401  (scatter_reduce, *_scatter, unique, cov, histogram, ...)
 
 

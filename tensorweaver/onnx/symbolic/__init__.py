@@ -15,3 +15,4 @@ from tensorweaver.onnx.symbolic import comparison  # noqa: F401,E402  (eq/lt/...
 from tensorweaver.onnx.symbolic import other_ops  # noqa: F401,E402  (flip, einsum, roll, bincount, ...)
 from tensorweaver.onnx.symbolic import joining  # noqa: F401,E402  (nonzero)
 from tensorweaver.onnx.symbolic import scattering  # noqa: F401,E402  (scatter_reduce, *_scatter, unique)
+from tensorweaver.onnx.symbolic import pointwise_more  # noqa: F401,E402  (bitwise, logit, special functions)
