@@ -331,9 +331,17 @@ hub-stop: docker-check ## Stop the hub and the students' servers (their workspac
 hub-collect: docker-check ## Copy the students' notebooks from their volumes into HUB_SUBMISSIONS (HUB_LABS= to choose)
 	@$(HUB_ENV) docker/hub/hub.sh collect $(HUB_SUBMISSIONS) $(HUB_LABS)
 
+# Graded in the students' image, against the solved labs it carries: the labs its release was
+# made from (the lab image may have newer labs, whose checksums the students' copies fail).
 .PHONY: hub-grade
-hub-grade: hub-collect ## hub-collect, then make autograde over every student: GRADES_DIR/grades.csv
-	@$(MAKE) --no-print-directory autograde SUBMISSIONS=$(HUB_SUBMISSIONS)
+hub-grade: hub-collect ## hub-collect, then autograde every student in the hub image: GRADES_DIR/grades.csv
+	@$(call OUT_DIR_SH,$(GRADES_DIR))
+	$(DOCKER) run --rm --user $(NB_UID):100 -e TENSORWEAVER_WORKSPACE= \
+	    -v "$(abspath $(HUB_SUBMISSIONS)):/home/jovyan/submissions:ro" \
+	    -v "$(abspath $(GRADES_DIR)):/home/jovyan/grades" $(HUB_IMAGE) \
+	    python -m tensorweaver.labs autograde /home/jovyan/submissions --labs /home/jovyan/work/labs \
+	        --out /home/jovyan/grades $(foreach lab,$(HUB_LABS),--lab $(lab))
+	@echo "grades: $(GRADES_DIR)/grades.csv"
 
 ##@ Cluster (Slurm, Apptainer)
 # ---------------------------------------------------------------- cluster (Slurm, Apptainer)
