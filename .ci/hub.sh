@@ -12,7 +12,8 @@
 #      volumes, also on failure.
 #   3. bench/hub_load.py: 10 students at once, each training a small MLP and saving a
 #      notebook (spawn time median/max, memory per server; see bench/RESULTS.md).
-# Time here (2 shared cores, loaded): about 6 min for the tests, 4 min for the bench.
+# Time: not yet measured as a whole. On a 2-core machine at load average 8-13, the first four
+# tests took 16 min (spawns of 18-54 s each); the bench has not been run yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
