@@ -56,8 +56,22 @@ def as_tensor_operand(x):
     return Tensor(x)
 
 
+def _keeps_dtype(t, scalar) -> bool:
+    """``t op scalar`` needs no cast: a float with a float tensor, an int with any but a bool
+    one (the common ``x * 2.0``, ``loss / n``; checked first because promote's general path
+    costs more than the op)."""
+    kind = t._data.dtype.kind
+    cls = type(scalar)
+    return (cls is float and kind == "f") or (cls is int and kind != "b")
+
+
 def promote(a, b):
     """Cast two operands to torch's common dtype (only when they differ)."""
+    if isinstance(a, Tensor):
+        if (b._data.dtype is a._data.dtype) if isinstance(b, Tensor) else _keeps_dtype(a, b):
+            return a, b
+    elif isinstance(b, Tensor) and _keeps_dtype(b, a):
+        return a, b
     a, b = as_tensor_operand(a), as_tensor_operand(b)
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
