@@ -105,6 +105,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``padding`` is an int, a pair, ``"valid"`` (none) or ``"same"`` (output size =
     input size; stride 1 only).
     """
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, activation=None):
+    """``conv2d``, followed by ``activation`` ("relu") in the same graph node (used by
+    ``nn.Sequential`` for a Conv2d followed by a ReLU; see ``ops/conv.py``)."""
     x, unbatched = _batched_4d(input, "conv2d")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must be 4-D (C_out, C_in/groups, kH, kW), got shape {weight.shape}")
@@ -141,7 +147,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise RuntimeError(f"conv2d: the input of shape {x.shape} is too small for a {kh}x{kw} kernel with "
                            f"dilation {dilation} and padding {pads}: the output would be {oh}x{ow}")
     args = (x, weight) + ((bias,) if bias is not None else (None,))
-    out = _conv.Conv2d.apply(*args, stride, pads, dilation, groups)
+    if activation is None:
+        out = _conv.Conv2d.apply(*args, stride, pads, dilation, groups)
+    else:
+        out = _conv.Conv2d.apply(*args, stride, pads, dilation, groups, activation)
     return out.squeeze(0) if unbatched else out
 
 

@@ -213,7 +213,10 @@ class Conv2d(Function):
         self.geometry = (pads, (hp, wp), windows, groups, (oh, ow, width), flat)
         return oh, ow
 
-    def forward(self, x, weight, bias, stride, padding, dilation, groups):
+    def forward(self, x, weight, bias, stride, padding, dilation, groups, activation=None):
+        """``activation="relu"`` returns ``relu(conv(x) + bias)`` as this one node (what
+        ``nn.Sequential`` runs for a Conv2d followed by a ReLU): the max is taken on each
+        block while it is in cache, and backward masks the gradient while copying it."""
         n, c, h, w = x.shape
         o, _, kh, kw = weight.shape
         oh, ow = self.plan(x.shape, weight.shape, stride, padding, dilation, groups)
@@ -226,14 +229,23 @@ class Conv2d(Function):
             cols = self._columns(xt[:, s:e], None if kept is None else kept[:, :, s:e])
             block = _group_matmul(w3, cols, "out").reshape(o, e - s, oh, width)
             block = block[..., :ow] if flat else block
+            if not backend.is_numpy:
+                block = block if bias is None else block + bias[:, None, None, None]
+                out[:, s:e] = block if activation is None else xp.maximum(block, 0)
+                continue
+            dst = out[:, s:e]
             if bias is None:
-                out[:, s:e] = block
-            elif backend.is_numpy:   # bias added while copying out: one pass, not two
-                xp.add(block, bias[:, None, None, None], out=out[:, s:e])
-            else:
-                out[:, s:e] = block + bias[:, None, None, None]
-        self.save_for_backward(x, weight)
-        return out.transpose((1, 0, 2, 3))
+                dst[...] = block
+            else:                    # bias added while copying out: one pass, not two
+                xp.add(block, bias[:, None, None, None], out=dst)
+            if activation is not None:
+                xp.maximum(dst, 0, out=dst)
+        result = out.transpose((1, 0, 2, 3))
+        if activation is None:
+            self.save_for_backward(x, weight)
+        else:
+            self.save_for_backward(x, weight, result)
+        return result
 
     def _padded(self, xb):
         """The images ``xb`` (C, nb, H, W) zero-padded to (C, nb, Hp, Wp).
@@ -299,14 +311,23 @@ class Conv2d(Function):
         return cols.reshape(groups, -1, nb * oh * width)
 
     def backward(self, grad):
-        x, weight = self.saved_tensors
+        saved = self.saved_tensors
+        x, weight = saved[:2]
+        relu_out = saved[2] if len(saved) > 2 else None    # fused ReLU: its output
         pads, (hp, wp), windows, groups, (oh, ow, width), flat = self.geometry
         n, c, h, w = x.shape
         o = weight.shape[0]
         need_x, need_w = self.needs_input_grad[:2]
         need_b = self.needs_input_grad[2]
         xt = x.transpose((1, 0, 2, 3))
+        # The fused ReLU's mask is applied block by block while the gradient is copied
+        # (NumPy, stride 1), else to the whole gradient first.
+        mask_blocks = relu_out is not None and flat and backend.is_numpy
+        if relu_out is not None and not mask_blocks:
+            grad = grad * (relu_out > 0)
         g4 = grad.transpose((1, 0, 2, 3))                                 # (O, N, OH, OW)
+        r4 = relu_out.transpose((1, 0, 2, 3)) if mask_blocks else None
+        gb = xp.zeros((o,), dtype=grad.dtype) if need_b and flat else None
         w3 = weight.reshape(groups, o // groups, -1)
         w3t = w3.transpose((0, 2, 1))                                     # (G, C/G * kH * kW, O/G)
         if need_x and backend.is_numpy:
@@ -323,7 +344,12 @@ class Conv2d(Function):
                     gblock = xp.zeros((o, e - s, oh, width), dtype=grad.dtype)
                 else:
                     gblock[..., ow:] = 0
-                gblock[..., :ow] = g4[:, s:e]
+                if mask_blocks:
+                    xp.multiply(g4[:, s:e], r4[:, s:e] > 0, out=gblock[..., :ow])
+                else:
+                    gblock[..., :ow] = g4[:, s:e]
+                if need_b:   # summed here, while the block is in cache (its extra columns are 0)
+                    gb += gblock.sum(axis=(1, 2, 3))
             else:
                 gblock = g4[:, s:e]
             gblock = gblock.reshape(groups, o // groups, (e - s) * run)
@@ -350,7 +376,8 @@ class Conv2d(Function):
                     for k, win in enumerate(windows):
                         add_into(gxb, (slice(None), slice(None)) + win, dcols[:, k].reshape(c, e - s, oh, ow))
                 gx[:, s:e] = gxb[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
-        gb = g4.sum(axis=(1, 2, 3)) if need_b else None
+        if need_b and not flat:
+            gb = g4.sum(axis=(1, 2, 3))
         return ((gx.transpose((1, 0, 2, 3)) if need_x else None), (gw.reshape(weight.shape) if need_w else None), gb)
 
 

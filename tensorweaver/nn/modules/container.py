@@ -4,7 +4,13 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 
+from tensorweaver.nn.modules.activation import ReLU as _ReLU
+from tensorweaver.nn.modules.conv import Conv2d as _Conv2d
 from tensorweaver.nn.modules.module import Module
+
+
+def _has_hooks(module):
+    return bool(module._forward_pre_hooks or module._forward_hooks)
 
 
 def _index(idx, n, kind):
@@ -80,8 +86,30 @@ class Sequential(Module):
         return self
 
     def forward(self, input):
-        for module in self._modules.values():
+        modules = self._modules.values()
+        for module in modules:
+            if type(module) is _Conv2d:
+                return self._forward_fusing(input)
+        for module in modules:
             input = module(input)
+        return input
+
+    def _forward_fusing(self, input):
+        # A Conv2d whose output goes straight into a ReLU runs as one node, conv + bias +
+        # ReLU (see ops/conv.py): the intermediate result is never seen by anyone, so
+        # this saves the ReLU's passes over memory and changes nothing else. Modules with
+        # hooks (which could see it) and subclasses run one by one, as written.
+        modules = list(self._modules.values())
+        i, n = 0, len(modules)
+        while i < n:
+            module = modules[i]
+            if (i + 1 < n and type(module) is _Conv2d and type(modules[i + 1]) is _ReLU
+                    and not _has_hooks(module) and not _has_hooks(modules[i + 1])):
+                input = module._forward(input, "relu")
+                i += 2
+            else:
+                input = module(input)
+                i += 1
         return input
 
 

@@ -82,13 +82,19 @@ class Conv2d(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        return self._forward(input)
+
+    def _forward(self, input, activation=None):
+        """``forward``, with ``activation`` ("relu") applied in the same node (``nn.Sequential``)."""
+        padding = self.padding
         if self.padding_mode != "zeros":     # pad explicitly (F.pad), then convolve without padding
             from tensorweaver.nn.modules.conv_family import mode_padding
             widths = mode_padding(self.padding, self.kernel_size, self.dilation)
             if widths is not None:
                 input = F.pad(input, widths, mode=self.padding_mode)
-            return F.conv2d(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            padding = 0
+        return F._conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups,
+                         activation)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -10,6 +10,8 @@ def conv2d(g, n):
     """``x`` (N, C, H, W), ``weight`` (O, C/groups, kH, kW), optional ``bias`` (O,)."""
     stride, padding, dilation, groups = n.args[3:7]
     top, bottom, left, right = padding
-    return g.op("Conv", n.input(0), n.input(1), n.input(2),
-                kernel_shape=list(n.in_shape(1)[2:]), strides=list(stride),
-                pads=[top, left, bottom, right], dilations=list(dilation), group=groups)
+    y = g.op("Conv", n.input(0), n.input(1), n.input(2),
+             kernel_shape=list(n.in_shape(1)[2:]), strides=list(stride),
+             pads=[top, left, bottom, right], dilations=list(dilation), group=groups)
+    activation = n.args[7] if len(n.args) > 7 else None     # conv + ReLU run as one node
+    return y if activation is None else g.op("Relu", y)
