@@ -399,6 +399,10 @@ layer("Conv2d", lambda: nn.Conv2d(3, 4, 3), images())
 layer("Conv2d_stride_pad_dilation", lambda: nn.Conv2d(3, 4, (3, 2), stride=2, padding=(2, 1), dilation=(1, 2)),
       images(h=9, w=8))
 layer("Conv2d_groups_nobias", lambda: nn.Conv2d(4, 6, 3, groups=2, bias=False, padding=1), images(c=4))
+# nn.Sequential runs a Conv2d followed by a ReLU as one fused node (stride 1 masks the
+# gradient block by block; other strides mask it whole).
+layer("Conv2d_relu_fused", lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()), images())
+layer("Conv2d_relu_fused_stride2", lambda: nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.ReLU()), images(h=9))
 layer("MaxPool2d", lambda: nn.MaxPool2d(2), images())
 layer("MaxPool2d_stride_pad_ceil", lambda: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), images(h=8, w=7))
 layer("AvgPool2d", lambda: nn.AvgPool2d(2), images())
