@@ -111,3 +111,21 @@ def test_nothing_kept_without_a_weight_gradient_or_over_the_limit(monkeypatch):
     torch.nn.functional.conv2d(xr, wr, padding=1).square().sum().backward()
     _close(wo2.grad, wr.grad)
     _close(xo2.grad, xr.grad)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")      # torch's own note on even kernels
+def test_padding_buffers_of_one_shape_with_other_pads_do_not_mix():
+    # Both pad to a (1, 1, 9, 8) buffer (stride 1 adds a bottom row): k=3, padding=1 on 6x6
+    # puts the image at rows/cols 1..6; k=2, 'same' on 7x7 at 0..6. The second must not
+    # find the first's values in what is its border.
+    rng = np.random.default_rng(3)
+    for shape, k, padding in (((1, 1, 6, 6), 3, 1), ((1, 1, 7, 7), 2, "same"), ((1, 1, 6, 6), 3, 1)):
+        x, w = rng.standard_normal(shape), rng.standard_normal((1, 1, k, k))
+        (xo, wo), (xr, wr) = ([tw.tensor(a, requires_grad=True) for a in (x, w)],
+                              [torch.tensor(a, requires_grad=True) for a in (x, w)])
+        yo, yr = F.conv2d(xo, wo, padding=padding), torch.nn.functional.conv2d(xr, wr, padding=padding)
+        _close(yo, yr)
+        yo.square().sum().backward()
+        yr.square().sum().backward()
+        _close(xo.grad, xr.grad)
+        _close(wo.grad, wr.grad)

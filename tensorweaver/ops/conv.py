@@ -258,7 +258,9 @@ class Conv2d(Function):
         if not any(pads):
             return xb
         c, nb, h, w = xb.shape
-        buf = scratch("padded", (c, nb, hp, wp), xb.dtype, zero=True)
+        # The key includes the padding: buffers of one shape with other pads have their
+        # interior (nonzero) where this one's border is.
+        buf = scratch(("padded", pads), (c, nb, hp, wp), xb.dtype, zero=True)
         if buf is None:
             return pad_hw(xb, pads)
         buf[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w] = xb
