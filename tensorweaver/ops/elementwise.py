@@ -130,9 +130,10 @@ class Mul(Function):
     def forward(self, a, b):
         # Save only what a gradient needs (as torch does): changing ``x`` in place after
         # ``c * x`` (c a constant) must not make backward refuse.
-        need_a, need_b = self.needs_input_grad
+        # (The edges, not needs_input_grad: building that tuple in every forward is per-op cost.)
+        edge_a, edge_b = self._edges
         self.shapes = (_shape_of(a), _shape_of(b))
-        self.save_for_backward(a if need_b else None, b if need_a else None)
+        self.save_for_backward(a if edge_b is not None else None, b if edge_a is not None else None)
         return a * b
 
     def backward(self, grad):
@@ -152,7 +153,7 @@ class Mul(Function):
 class Div(Function):
     def forward(self, a, b):
         self.shapes = (_shape_of(a), _shape_of(b))
-        self.save_for_backward(a if self.needs_input_grad[1] else None, b)   # what torch saves
+        self.save_for_backward(a if self._edges[1] is not None else None, b)   # what torch saves
         return a / b
 
     def backward(self, grad):
@@ -187,7 +188,7 @@ class Pow(Function):
     def forward(self, a, b):
         out = a ** b
         # The output is needed only for the exponent's gradient (torch saves it only then).
-        self.save_for_backward(a, b, out if self.needs_input_grad[1] else None)
+        self.save_for_backward(a, b, out if self._edges[1] is not None else None)
         return out
 
     def backward(self, grad):
