@@ -57,7 +57,8 @@ class Row:
         return not self.problems
 
 
-def run_worker(backend: str, out: Path, names: list | None = None) -> Run:
+def start_worker(backend: str, out: Path, names: list | None = None) -> subprocess.Popen:
+    """One backend's worker, started in the background (its output goes to ``out``.log)."""
     env = dict(os.environ, TENSORWEAVER_BACKEND=backend)
     # One BLAS thread unless told otherwise: the cases' matrices are small, and threads
     # fighting over a busy CI machine made the NumPy side ten times slower.
@@ -65,15 +66,37 @@ def run_worker(backend: str, out: Path, names: list | None = None) -> Run:
         env.setdefault(var, "1")
     if backend == "cupynumeric":
         env["CUPYNUMERIC_FAST_MATH"] = "0"     # no TF32: float32 matmuls stay float32
-    proc = subprocess.run([sys.executable, str(HERE / "worker.py"), str(out), *(names or [])],
-                          env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log = open(out.with_suffix(".log"), "w")
+    with log:
+        return subprocess.Popen([sys.executable, str(HERE / "worker.py"), str(out), *(names or [])],
+                                env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
+def finish_worker(backend: str, out: Path, proc: subprocess.Popen) -> Run:
+    try:
+        proc.wait(timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise RuntimeError(f"the {backend} parity worker ran past {WORKER_TIMEOUT_S} s") from None
     if proc.returncode != 0:
-        raise RuntimeError(f"the {backend} parity worker failed (exit {proc.returncode}):\n"
-                           f"{proc.stderr[-4000:]}")
+        tail = out.with_suffix(".log").read_text()[-4000:]
+        raise RuntimeError(f"the {backend} parity worker failed (exit {proc.returncode}):\n{tail}")
     with np.load(out.with_suffix(".npz")) as data:
         arrays = {k: data[k] for k in data.files}
     return Run(arrays, json.loads(out.with_suffix(".json").read_text()))
+
+
+def run_workers(out: Path, names: list | None = None) -> dict:
+    """Both backends' runs, side by side: the NumPy worker takes one core while Legate's
+    takes the others, so the suite's wall time is about the cuPyNumeric run alone."""
+    procs = {b: start_worker(b, out / b, names) for b in BACKENDS}
+    try:
+        return {b: finish_worker(b, out / b, procs[b]) for b in BACKENDS}
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
 
 
 def compare(case, reference: Run, candidate: Run) -> Row:
@@ -182,7 +205,7 @@ def parity(request, tmp_path_factory):
     every = list(parity_cases.CASES)
     names = selected_cases(request.session, every)
     out = tmp_path_factory.mktemp("parity")
-    runs = {b: run_worker(b, out / b, names) for b in BACKENDS}
+    runs = run_workers(out, names)
     rows = {name: compare(parity_cases.CASES[name], runs["numpy"], runs["cupynumeric"])
             for name in (names or every)}
     report = Path(os.environ.get("PARITY_REPORT") or REPO / "build" / "parity.md")
