@@ -27,6 +27,7 @@
 #                      everyone the provider knows
 #   HUB_MEM, HUB_CPUS  limits per student                                (2G, 1)
 #   HUB_IDLE_TIMEOUT, HUB_CULL_EVERY   idle culling, in seconds          (3600, 300)
+#   HUB_START_TIMEOUT  seconds a server may take to start                 (300)
 #   HUB_EXTRA_CONFIG   a site's own JupyterHub settings, loaded last (e.g. OAuth)
 #   HUB_VOLUME_PREFIX  prefix of the students' volumes and containers    (tensorweaver-hub-)
 set -euo pipefail
@@ -130,6 +131,7 @@ start() {
     TW_HUB_GPUS=${HUB_GPUS:-} TW_HUB_ADMINS=${HUB_ADMINS:-instructor} \
     TW_HUB_MEM=${HUB_MEM:-2G} TW_HUB_CPUS=${HUB_CPUS:-1} \
     TW_HUB_IDLE_TIMEOUT=${HUB_IDLE_TIMEOUT:-3600} TW_HUB_CULL_EVERY=${HUB_CULL_EVERY:-300} \
+    TW_HUB_START_TIMEOUT=${HUB_START_TIMEOUT:-300} \
     TW_HUB_EXTRA_CONFIG=${HUB_EXTRA_CONFIG:+$(realpath "$HUB_EXTRA_CONFIG")} \
     TW_HUB_VOLUME_PREFIX=$HUB_VOLUME_PREFIX TW_HUB_AUTH=${HUB_AUTH:-oauth} \
     TW_HUB_ALLOWED_USERS=${HUB_ALLOWED_USERS:-} TW_HUB_ALLOWED_GROUPS=${HUB_ALLOWED_GROUPS:-} \
