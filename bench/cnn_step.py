@@ -1,11 +1,12 @@
 """CNN training step: this engine vs PyTorch on the CPU, at the same thread count.
 
-    python bench/cnn_step.py [--threads 1] [--steps 30] [--batch 64] [--malloc default|keep]
+    python bench/cnn_step.py [--threads 1] [--steps 30] [--batch 64] [--interleave] [--malloc default|keep]
 
 Conv2d(1, 16, 3, padding=1) - ReLU - Conv2d(16, 32, 3, padding=1) - ReLU - MaxPool2d(2)
 - Flatten - Linear(32*14*14, 10) on a synthetic batch of 1x28x28 images, float32,
 cross-entropy, plain SGD. Both start from the same weights (copied with
-``load_state_dict``). Prints ms/step (median of repeats), the ratio, the split into
+``load_state_dict``). Prints ms/step (median of repeats; ``--interleave`` alternates the
+two engines repeat by repeat, so load changes hit both), the ratio, the split into
 forward, the page faults per step, the BLAS kernel in use (threadpoolctl), and where this
 engine spends its time per op. OpenBLAS's kernel can be pinned by ``OPENBLAS_CORETYPE``;
 the target is measured with it unset: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE``.
@@ -32,6 +33,8 @@ def _parse():
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported")
+    p.add_argument("--interleave", action="store_true",
+                   help="time the two engines' steps in alternating rounds (steadier ratio on a loaded machine)")
     p.add_argument("--malloc", choices=("default", "keep"), default="default",
                    help="'keep': glibc keeps freed memory instead of returning it to the OS every step")
     return p.parse_args()
@@ -130,6 +133,24 @@ def median_ms(fn, steps, warmup, repeats):
     return sorted(walls)[len(walls) // 2], sorted(cpus)[len(cpus) // 2]
 
 
+def interleaved_ms(fns, steps, warmup, repeats):
+    """``median_ms`` for several functions timed in alternating rounds: each repeat runs
+    ``steps`` calls of each in turn, so a change in the machine's load falls on all of
+    them alike. Returns one (wall ms, CPU ms) median per function."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    samples = [([], []) for _ in fns]
+    for _ in range(repeats):
+        for fn, (walls, cpus) in zip(fns, samples):
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(steps):
+                fn()
+            walls.append((time.perf_counter() - t0) / steps * 1e3)
+            cpus.append((time.process_time() - c0) / steps * 1e3)
+    return [(sorted(w)[len(w) // 2], sorted(c)[len(c) // 2]) for w, c in samples]
+
+
 def faults_per_step(fn, steps=10):
     """Minor page faults per call (each one a fresh, kernel-zeroed 4 KiB page)."""
     fn()
@@ -191,13 +212,21 @@ def main():
     engine = Engine(state)
     xt, yt = tw.tensor(x), tw.tensor(y)
     rows = []
-    step_ms = median_ms(lambda: engine.step(xt, yt), ARGS.steps, ARGS.warmup, ARGS.repeats)
-    fwd_ms = median_ms(lambda: engine.forward(xt, yt).item(), ARGS.steps, 2, ARGS.repeats)[0]
-    rows.append(("tensorweaver", step_ms, fwd_ms, faults_per_step(lambda: engine.step(xt, yt)), engine.step(xt, yt)))
     if torch is not None:
         ref = Torch(torch, torch_model)
         xs, ys = torch.from_numpy(x), torch.from_numpy(y)
-        step_ms = median_ms(lambda: ref.step(xs, ys), ARGS.steps, ARGS.warmup, ARGS.repeats)
+    if ARGS.interleave and torch is not None:
+        step_ms, ref_step_ms = interleaved_ms([lambda: engine.step(xt, yt), lambda: ref.step(xs, ys)],
+                                              ARGS.steps, ARGS.warmup, ARGS.repeats)
+    else:
+        step_ms = median_ms(lambda: engine.step(xt, yt), ARGS.steps, ARGS.warmup, ARGS.repeats)
+    fwd_ms = median_ms(lambda: engine.forward(xt, yt).item(), ARGS.steps, 2, ARGS.repeats)[0]
+    rows.append(("tensorweaver", step_ms, fwd_ms, faults_per_step(lambda: engine.step(xt, yt)), engine.step(xt, yt)))
+    if torch is not None:
+        if ARGS.interleave:
+            step_ms = ref_step_ms
+        else:
+            step_ms = median_ms(lambda: ref.step(xs, ys), ARGS.steps, ARGS.warmup, ARGS.repeats)
         with torch.no_grad():
             fwd_ms = median_ms(lambda: ref.forward(xs, ys).item(), ARGS.steps, 2, ARGS.repeats)[0]
         rows.append((f"PyTorch {torch.__version__}", step_ms, fwd_ms, faults_per_step(lambda: ref.step(xs, ys)),
