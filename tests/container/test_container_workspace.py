@@ -116,7 +116,7 @@ def test_make_release_writes_the_student_versions(cpu_image, tmp_path):
 
 
 def test_make_autograde_writes_grades(cpu_image, tmp_path):
-    """In the container: a blank submission of lab 00 scores 0, the solved lab full marks."""
+    """In the container: a blank submission of lab 00 scores 0, the solved lab all its points."""
     rel = tmp_path / "release"
     ok(make("release", RELEASE_DIR=rel))
     subs = tmp_path / "subs"
@@ -130,8 +130,12 @@ def test_make_autograde_writes_grades(cpu_image, tmp_path):
     with open(grades_dir / "grades.csv", newline="") as f:
         rows = {(r["student_id"], r["assignment"]): (float(r["score"]), float(r["max_score"]))
                 for r in csv.DictReader(f)}
-    assert rows[("blank", "00_environment")] == (0.0, 1.0)
-    assert rows[("solved", "00_environment")] == (1.0, 1.0)
+    # The lab's points, counted from its source (as labs/README.md's table is).
+    from tensorweaver.labs.build import lab_summary
+    points = float(lab_summary(REPO / "labs" / "src" / "00_environment.py")["points"])
+    assert points >= 1
+    assert rows[("blank", "00_environment")] == (0.0, points)
+    assert rows[("solved", "00_environment")] == (points, points)
 
 
 def test_make_autograde_without_submissions_says_how(cpu_image):
