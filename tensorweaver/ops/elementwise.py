@@ -551,8 +551,14 @@ def add(a, b):
 
 
 def sub(a, b):
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is b._data.dtype:
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is b._data.dtype \
+            and a._data.dtype.kind != "b":
         return Sub.apply(a, b)        # the common case, without promote's calls (per-op overhead)
+    for x in (a, b):                  # as torch: `-` on booleans is almost always a mask bug
+        if type(x) is bool or (isinstance(x, Tensor) and x._data.dtype.kind == "b"):
+            raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                               "If you are trying to invert a mask, use the `~` or `logical_not()` "
+                               "operator instead.")
     a, b = promote(a, b)
     return Sub.apply(a, b)
 
