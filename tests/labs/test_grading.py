@@ -32,6 +32,14 @@ WRONG_SOFTMAX = ("def stable_softmax(x, dim=-1):\n"
                  "    e = x.exp()\n"
                  "    return e / e.sum(dim=dim, keepdim=True)\n")
 
+#: One deliberately wrong submission per lab, graded as student "wrong" (lab 00's is student
+#: "hidden", above): {lab: (exercise grade_id, the exercise cell's wrong source, the one CHECK
+#: that must fail)}. The rest of the notebook is the solution. Each is a mistake a student
+#: makes (a sign, an axis, a missing term), not an exception.
+WRONG = {
+    "01_tensors": ("exercise-2", WRONG_SOFTMAX, "check-2"),
+}
+
 
 def labs_cli(*args, **env):
     return subprocess.run([sys.executable, "-m", "tensorweaver.labs", *map(str, args)],
@@ -72,8 +80,8 @@ def graded(tmp_path_factory):
         (subs / "solved" / lab / f"{lab}.ipynb").write_bytes((LABS / f"{lab}.ipynb").read_bytes())
     nbformat.write(solved_with("00_environment", "exercise-2", WRONG_ROUNDTRIP),
                    str(subs / "hidden" / "00_environment.ipynb"))
-    nbformat.write(solved_with("01_tensors", "exercise-2", WRONG_SOFTMAX),
-                   str(subs / "wrong" / "01_tensors.ipynb"))
+    for lab, (exercise, source, _) in WRONG.items():
+        nbformat.write(solved_with(lab, exercise, source), str(subs / "wrong" / f"{lab}.ipynb"))
     # Half solved: lab 03's first exercise done, the others not; and the student deleted the
     # first CHECK cell and rewrote the second to pass: both are the instructor's again.
     lab = "03_linear_regression"
@@ -114,8 +122,14 @@ def test_solutions_score_full_points(graded):
         assert grades[("solved", lab)] == (float(sum(points(lab).values())),) * 2, lab
 
 
-@pytest.mark.parametrize("student, lab, check", [("hidden", "00_environment", "check-2"),
-                                                 ("wrong", "01_tensors", "check-2")])
+def test_every_lab_has_a_wrong_submission():
+    assert sorted(WRONG) == [lab for lab in ALL_LABS if lab != "00_environment"]
+
+
+@pytest.mark.parametrize("student, lab, check",
+                         [("hidden", "00_environment", "check-2")]
+                         + [("wrong", lab, check) for lab, (_, _, check) in sorted(WRONG.items())],
+                         ids=lambda v: v if isinstance(v, str) and v[:2].isdigit() else None)
 def test_a_wrong_answer_loses_exactly_its_exercises_points(graded, student, lab, check):
     grades, checks = graded
     rows = student_checks(checks, student, lab)
