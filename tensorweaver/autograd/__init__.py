@@ -1,8 +1,9 @@
 """Reverse-mode automatic differentiation: Function, the backward engine, grad mode,
-anomaly detection and gradcheck."""
+anomaly detection, gradcheck and the profiler's op hooks."""
 from tensorweaver.autograd.anomaly import detect_anomaly, is_anomaly_enabled
 from tensorweaver.autograd.function import Function
 from tensorweaver.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from tensorweaver.autograd import profiler  # noqa: F401  (tw.autograd.profiler.op_hooks)
 from tensorweaver.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 
@@ -19,4 +20,4 @@ def __getattr__(name):
 
 __all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "detect_anomaly", "is_anomaly_enabled", "gradcheck", "gradgradcheck", "GradcheckError", "grad",
-           "functional"]
+           "functional", "profiler"]

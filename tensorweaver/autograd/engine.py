@@ -172,6 +172,7 @@ def _prune(order, targets):
 
 def _walk(order, buffers, retain_graph, create_graph, targets=None, through=None):
     check = anomaly._enabled[0]
+    hooks = _op_hooks[0]                   # the profiler's (before, after), or None
     captured = {}
     for fn in order:
         g = buffers.pop(fn)
@@ -188,12 +189,16 @@ def _walk(order, buffers, retain_graph, create_graph, targets=None, through=None
                 captured[fn] = g
             if fn not in through:          # it leads to no other input
                 continue
+        if hooks is not None:
+            hooks[0](fn, "backward")
         if create_graph:
             grads = _tensor_backward(fn, g)
         else:
             grads = fn.backward(g)
         if type(grads) is not tuple:
             grads = (grads,)
+        if hooks is not None:
+            hooks[1](fn, "backward", (g,), grads)
         if fn._posthooks:
             grads = _run_node_posthooks(fn, grads, g, create_graph)
         if check:
@@ -306,4 +311,5 @@ def _second_backward(fn) -> RuntimeError:
         "backward() if you need to backward twice.")
 
 
+from tensorweaver.autograd.function import _op_hooks  # noqa: E402
 from tensorweaver.tensor import Tensor, _make_tensor  # noqa: E402

@@ -43,6 +43,10 @@ _is_numpy = backend.is_numpy
 #: Called as ``hook(fn, args, kwargs, output)`` after every op while a tracer (the
 #: ONNX exporter) is active; ``None`` otherwise, so tracing costs nothing when off.
 _trace_hook = [None]
+#: ``(before, after)`` while ``tw.autograd.profiler.op_hooks`` is active, ``None``
+#: otherwise: ``before(fn, "forward")`` as an op starts, ``after(fn, "forward", args,
+#: output)`` when it is done (the backward engine calls them around each node too).
+_op_hooks = [None]
 
 
 class _Freed:
@@ -189,6 +193,8 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         fn = cls.__new__(cls)
+        if _op_hooks[0] is not None:
+            _op_hooks[0][0](fn, "forward")
         raw = []
         edges = []
         requires_grad = False
@@ -227,6 +233,8 @@ class Function:
             anomaly.check(fn, "forward", out)
         if _trace_hook[0] is not None:
             _trace_hook[0](fn, args, kwargs, result)
+        if _op_hooks[0] is not None:
+            _op_hooks[0][1](fn, "forward", args, result)
         return result
 
 
