@@ -17,8 +17,9 @@ class UnsupportedOperatorError(ExportError):
         self.op, self.scope = op, scope
         where = f"module '{scope}'" if scope else "the model's own forward"
         msg = (f"ONNX export: no mapping for the op {op} (called in {where}). "
-               f"Register a symbolic function for it in tensorweaver/onnx/symbolic/ "
-               f"(see tensorweaver.onnx.registry.register), or avoid the op in forward().")
+               f"Give it one with tensorweaver.onnx.register_symbolic({op}, fn) (an op of the "
+               f"engine itself: in tensorweaver/onnx/symbolic/, see tensorweaver.onnx.registry), "
+               f"or avoid the op in forward().")
         if detail:
             msg += f" {detail}"
         super().__init__(msg)
