@@ -641,7 +641,7 @@ import tensorweaver as tw
 from tensorweaver import nn, optim
 
 
-def step_seconds(width, repeats=5):
+def step_seconds(width, repeats=3):
     tw.manual_seed(0)
     model = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
                           nn.Linear(width, 10))
