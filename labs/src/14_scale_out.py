@@ -297,7 +297,8 @@ print(f"equal shards {equal}: plain average off by {equal_mean_error:.2e}")
 #   handy for testing, and what the checks below use;
 # - `ProcessPool`: one worker **process** per replica, started with the `"spawn"` method (a
 #   fresh interpreter that imports `dp_worker`; the alternative, `fork`, copies this
-#   process, threads and all, which is unsafe in a Jupyter kernel and with Legate). Requests
+#   process but only its calling thread, so a lock that one of the kernel's other threads
+#   (or Legate's) held stays locked forever in the copy). Requests
 #   and replies travel through a pipe each; `send` pickles them and NumPy arrays pickle
 #   compactly. `call` writes **every** request before reading any reply, so the workers
 #   compute at the same time.
@@ -432,6 +433,8 @@ print("two replicas in this process: max difference from the batch gradient",
 WORKERS = 2
 print(f"this machine has {os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.1f}); "
       f"starting {WORKERS} workers")
+if "pool_stack" in globals():
+    pool_stack.close()                    # this cell run again: stop the earlier workers first
 pool_stack = contextlib.ExitStack()
 t0 = time.perf_counter()
 pool = pool_stack.enter_context(ProcessPool(WORKERS))
@@ -730,8 +733,8 @@ plt.show()
 # worker computed; the rest of the step is sending, waiting and combining.
 #
 # **This machine is small**: it has few cores (printed above) and other programs share them,
-# so two workers may find only one free core, and the numbers move from run to run. On a
-# quiet machine with a core per worker, expect a speedup a little under 2.
+# so two workers may find only one free core, and the numbers move from run to run. With a
+# free core per worker the speedup can approach 2, less what the serial part (below) costs.
 
 # %%
 SCALE_BATCH, REPEATS = 1024, (3 if quick() else 7)
@@ -870,10 +873,11 @@ plt.show()
 
 # %% [markdown]
 # Read it with care: two points on a shared machine. Here the serial part is the notebook
-# pickling, sending and combining about 80 KB per worker and step, plus Python's overhead
-# in every exchange; it is small next to the gradient only because the batch is large. Make
-# the batch smaller (or the model cheaper) and $f$ grows: more workers then *slow down*
-# training, since the fixed costs stay while the compute per worker shrinks. Real
+# pickling, sending and combining about 80 KB per worker each way and step, Python's
+# overhead in every exchange, and the time each process waits for a core (on a busy
+# machine, often the largest part); compare it with the workers' compute share printed
+# above. Make the batch smaller (or the model cheaper) and $f$ grows: more workers then
+# *slow down* training, since the fixed costs stay while the compute per worker shrinks. Real
 # data-parallel systems hide communication by all-reducing a layer's gradient while the
 # backward pass still computes the layers below it.
 #
@@ -1001,12 +1005,13 @@ else:
 # Rank 0 writes `08_gpu.metrics.json`: the headless runner's report (`wall_time_s`,
 # `status`, `metrics`) plus `ranks` (4 here) and `legate_config`. Its `metrics` hold what
 # lab 08 recorded: `ms_per_step` for each width — the **step time** of the wide MLP, timed
-# on rank 0 around the whole program, so it includes the communication between the ranks —
-# and `gflops`, the rate derived from it. To measure scaling on a cluster, run the job with
-# 1, 2, 4, ... ranks (`NODES`, `RANKS_PER_NODE`, `GPUS`), read `ms_per_step` at one width
-# from each metrics file, and pass `{ranks: seconds}` to `speedup_efficiency` and the lists
-# to `amdahl_fit`. Expect the small widths to get *slower* with more ranks (the fixed cost
-# per operation, lab 08) and only the widest to gain.
+# on rank 0 with `.item()` waiting for the step's result, so it includes the reductions
+# across ranks — and `gflops`, the rate derived from it. To measure scaling on a cluster,
+# run the job with 1, 2, 4, ... ranks (`NODES`, `RANKS_PER_NODE`, `GPUS`), read
+# `ms_per_step` at one width from each metrics file, and pass `{ranks: seconds}` to
+# `speedup_efficiency` and the lists to `amdahl_fit`. Lab 08's fixed cost per operation
+# suggests what to look for: the small widths have little to gain from more ranks (or
+# lose), the widest the most.
 #
 # ### Several ranks on this machine?
 #
