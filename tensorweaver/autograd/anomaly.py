@@ -24,10 +24,12 @@ class detect_anomaly:
     def __enter__(self):
         self._prev = _enabled[0]
         _enabled[0] = self.check_nan
+        _function()._rewatch()
         return self
 
     def __exit__(self, *exc):
         _enabled[0] = self._prev
+        _function()._rewatch()
         return False
 
     def __call__(self, func):
@@ -35,6 +37,13 @@ class detect_anomaly:
             with detect_anomaly(self.check_nan):
                 return func(*args, **kwargs)
         return wrapper
+
+
+def _function():
+    # Imported late: function.py imports this module. Function.apply reads one flag for
+    # anomaly mode and the profiler's hooks, which _rewatch keeps up to date.
+    from tensorweaver.autograd import function
+    return function
 
 
 def is_anomaly_enabled() -> bool:

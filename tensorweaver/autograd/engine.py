@@ -173,6 +173,7 @@ def _prune(order, targets):
 def _walk(order, buffers, retain_graph, create_graph, targets=None, through=None):
     check = anomaly._enabled[0]
     hooks = _op_hooks[0]                   # the profiler's (before, after), or None
+    watching = check or hooks is not None  # one test per node for both when neither is on
     captured = {}
     for fn in order:
         g = buffers.pop(fn)
@@ -189,7 +190,7 @@ def _walk(order, buffers, retain_graph, create_graph, targets=None, through=None
                 captured[fn] = g
             if fn not in through:          # it leads to no other input
                 continue
-        if hooks is not None:
+        if watching and hooks is not None:
             hooks[0](fn, "backward")
         if create_graph:
             grads = _tensor_backward(fn, g)
@@ -197,7 +198,7 @@ def _walk(order, buffers, retain_graph, create_graph, targets=None, through=None
             grads = fn.backward(g)
         if type(grads) is not tuple:
             grads = (grads,)
-        if hooks is not None:
+        if watching and hooks is not None:
             hooks[1](fn, "backward", (g,), grads)
         if fn._posthooks:
             grads = _run_node_posthooks(fn, grads, g, create_graph)

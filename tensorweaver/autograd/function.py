@@ -47,6 +47,28 @@ _trace_hook = [None]
 #: otherwise: ``before(fn, "forward")`` as an op starts, ``after(fn, "forward", args,
 #: output)`` when it is done (the backward engine calls them around each node too).
 _op_hooks = [None]
+#: True while anomaly mode or an ``op_hooks`` block is on: the one flag ``apply`` reads for
+#: both, once before the forward and once after it, so watching costs nothing when off.
+_watching = [False]
+
+
+def _rewatch():
+    """Called whenever anomaly mode or the op hooks change."""
+    _watching[0] = bool(anomaly._enabled[0]) or _op_hooks[0] is not None
+
+
+def _watch_before(fn):
+    if anomaly._enabled[0]:
+        fn._created_at = anomaly.user_frame()
+    if _op_hooks[0] is not None:
+        _op_hooks[0][0](fn, "forward")
+
+
+def _watch_after(fn, args, out, result):
+    if anomaly._enabled[0]:
+        anomaly.check(fn, "forward", out)
+    if _op_hooks[0] is not None:
+        _op_hooks[0][1](fn, "forward", args, result)
 
 
 class _Freed:
@@ -193,8 +215,8 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         fn = cls.__new__(cls)
-        if _op_hooks[0] is not None:
-            _op_hooks[0][0](fn, "forward")
+        if _watching[0]:
+            _watch_before(fn)
         raw = []
         edges = []
         requires_grad = False
@@ -209,8 +231,6 @@ class Function:
                 raw.append(a)
             edges.append(None)
         fn._edges = edges                      # needs_input_grad is derived from these, once
-        if anomaly._enabled[0]:
-            fn._created_at = anomaly.user_frame()
         try:
             out = fn.forward(*raw, **kwargs)
         except ValueError as exc:
@@ -229,12 +249,10 @@ class Function:
                 fn._saved_meta = _note_saved(fn._saved, args, raw, out, result)
         else:
             result = _make_tensor(out, False, None)
-        if anomaly._enabled[0]:
-            anomaly.check(fn, "forward", out)
+        if _watching[0]:
+            _watch_after(fn, args, out, result)
         if _trace_hook[0] is not None:
             _trace_hook[0](fn, args, kwargs, result)
-        if _op_hooks[0] is not None:
-            _op_hooks[0][1](fn, "forward", args, result)
         return result
 
 

@@ -31,7 +31,8 @@ Either function may be ``None``. Blocks nest: the outer ``before`` runs first an
 ``after`` last, so an inner timer does not time the outer one. An op's own Python
 helpers (PyTorch-style ``autograd.Function`` subclasses, optimizers' updates of
 ``.data``) are not ops: only ``Function.apply`` calls and backward nodes are seen.
-This is the engine's *only* cost when no block is active: one check per op.
+When no block is active this costs nothing: ``Function.apply`` reads one flag for anomaly
+mode and these hooks together.
 """
 from __future__ import annotations
 
@@ -71,7 +72,9 @@ def op_hooks(before=None, after=None):
     else:
         installed = (before, after)
     _function._op_hooks[0] = installed
+    _function._rewatch()
     try:
         yield
     finally:
         _function._op_hooks[0] = outer
+        _function._rewatch()
