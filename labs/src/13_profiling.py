@@ -763,9 +763,12 @@ if backend.is_numpy:
 # %%
 def round_to_tf32(a):
     ### BEGIN SOLUTION
-    bits = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
-    rounded = ((bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
-    return np.where(np.isfinite(a), rounded, a).astype(np.float32)
+    a = np.asarray(a, dtype=np.float32)
+    bits = a.view(np.uint32)                 # the same 32 bits, read as an integer
+    half = np.uint32(0x1000)                 # half of the last mantissa bit TF32 keeps
+    keep = np.uint32(0xFFFFE000)             # sign, exponent and the 10 high mantissa bits
+    rounded = ((bits + half) & keep).view(np.float32)
+    return np.where(np.isfinite(a), rounded, a)
     ### END SOLUTION
 
 
