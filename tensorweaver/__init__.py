@@ -8,7 +8,11 @@
 The array library behind it (NumPy or cuPyNumeric) is picked once per process
 from ``TENSORWEAVER_BACKEND``; see ``tensorweaver.backend``.
 """
-from tensorweaver import backend
+# The labs' engine track: TENSORWEAVER_STUDENT_ENGINE=DIR loads a few modules from a student's
+# files (see _student_engine.py); first, before any of them is imported. Unset: does nothing.
+from tensorweaver import _student_engine
+_student_engine.install_from_env()
+from tensorweaver import backend  # noqa: E402
 from tensorweaver.dtypes import (  # noqa: F401
     bool, double, float, float16, float32, float64, get_default_dtype, half, int, int8, int16,
     int32, int64, long, set_default_dtype, short, uint8,

@@ -14,6 +14,11 @@ makes the notebook an nbgrader source notebook, and keeps the output determinist
   before the next exercise, and every CHECK belongs to an exercise: a check of the lab's
   own code is an ordinary cell. So a blank submission scores 0, and each exercise's points
   depend on that exercise's check alone;
+- a code cell starting with ``# ENGINE PIECE: name`` is an exercise too, of the engine
+  track (labs 10 and 12): the student writes the piece ``name`` in the engine's own modules
+  (``tensorweaver/labs/engine_manifest.py``), not in the cell, so the cell is no nbgrader
+  solution cell and the release leaves it as it is. It must name a piece of this lab's
+  assignment, each piece once, and the piece's CHECK follows it like any exercise's;
 - a CHECK may hold nbgrader hidden tests (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN
   TESTS``): they run here and in autograde, and the release removes them;
 - no outputs, no jupytext metadata, cell ids ``<stem>-<index>``.
@@ -48,22 +53,29 @@ class CheckLayoutError(ValueError):
     """An exercise without its CHECK, a CHECK without an exercise, or a bad CHECK header."""
 
 
-def _regions(source, begin, end, where):
-    inside, count = False, 0
+def region_spans(source, begin=BEGIN_SOLUTION, end=END_SOLUTION, where="cell") -> list:
+    """[(line of ``begin``, line of ``end``)], 1-based, of each region in ``source`` (a cell,
+    or an engine module of the engine track: ``tensorweaver/labs/engine_track.py``)."""
+    spans, start = [], None
     for lineno, line in enumerate(source.splitlines(), 1):
         marker = line.strip()
         if marker == begin:
-            if inside:
+            if start is not None:
                 raise SolutionMarkerError(f"{where}, line {lineno}: {begin} inside another "
                                           f"region; close the first with {end}")
-            inside, count = True, count + 1
+            start = lineno
         elif marker == end:
-            if not inside:
+            if start is None:
                 raise SolutionMarkerError(f"{where}, line {lineno}: {end} without a {begin} before it")
-            inside = False
-    if inside:
+            spans.append((start, lineno))
+            start = None
+    if start is not None:
         raise SolutionMarkerError(f"{where}: {begin} is never closed; add {end}")
-    return count
+    return spans
+
+
+def _regions(source, begin, end, where):
+    return len(region_spans(source, begin, end, where))
 
 
 def check_solution_markers(source: str, where: str = "cell") -> int:
@@ -79,6 +91,58 @@ def check_hidden_markers(source: str, where: str = "cell") -> int:
 
 def is_check(source: str) -> bool:
     return source.lstrip().startswith(CHECK_PREFIX)
+
+
+#: ``# ENGINE PIECE: sgd — ...``: an exercise written in the engine's modules.
+ENGINE_PIECE = re.compile(r"^# ENGINE PIECE: (?P<name>[a-z0-9_]+)\b")
+
+
+def engine_piece(source: str):
+    """The piece a ``# ENGINE PIECE: name`` cell names, else None."""
+    match = ENGINE_PIECE.match(source.lstrip())
+    return match["name"] if match else None
+
+
+def _check_piece(name, stem, where):
+    from tensorweaver.labs import engine_manifest, engine_track
+
+    if stem not in engine_manifest.ASSIGNMENTS:
+        raise CheckLayoutError(f"{where}: an ENGINE PIECE cell in {stem}, which is no assignment of "
+                               "the engine manifest (tensorweaver/labs/engine_manifest.py)")
+    names = [p.name for p in engine_manifest.ASSIGNMENTS[stem]]
+    if name not in names:
+        raise CheckLayoutError(f"{where}: {name!r} is not a piece of {stem} ({', '.join(names)})")
+    # Counted as an exercise only if the engine really has its regions, with code in them.
+    if engine_track.solution_lines(name) == 0:
+        raise CheckLayoutError(f"{where}: the engine has no solution lines for the piece {name!r}")
+    return name
+
+
+def _check_pieces_complete(stem, pieces, where):
+    from tensorweaver.labs import engine_manifest
+
+    wanted = [p.name for p in engine_manifest.ASSIGNMENTS.get(stem, ())]
+    if pieces != wanted and (pieces or wanted):
+        raise CheckLayoutError(f"{where}: its ENGINE PIECE cells ({', '.join(pieces) or 'none'}) must be "
+                               f"the manifest's pieces of {stem}, in order: {', '.join(wanted)}")
+
+
+def solution_lines(nb) -> int:
+    """Non-empty, non-comment lines a student writes for a built notebook: its solution
+    regions, and the engine pieces its ENGINE PIECE cells name (their regions in the engine)."""
+    total = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        name = engine_piece(cell.source)
+        if name:
+            from tensorweaver.labs import engine_track
+            total += engine_track.solution_lines(name)
+            continue
+        lines = cell.source.splitlines()
+        for begin, end in region_spans(cell.source):
+            total += sum(1 for l in lines[begin:end - 1] if l.strip() and not l.strip().startswith("#"))
+    return total
 
 
 def check_points(source: str, where: str = "cell") -> int:
@@ -100,7 +164,7 @@ def build_notebook(source_path):
     stem = source_path.stem
     nb = jupytext.read(source_path, fmt="py:percent")
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
-    cells, exercise, checked = [], 0, True
+    cells, exercise, checked, pieces = [], 0, True, []
     for cell in nb.cells:
         if not cell.source.strip():
             continue
@@ -117,6 +181,12 @@ def build_notebook(source_path):
                 cell.metadata["nbgrader"] = {"grade": False, "grade_id": f"exercise-{exercise}",
                                              "locked": False, "schema_version": 3,
                                              "solution": True, "task": False}
+            elif engine_piece(cell.source):
+                if not checked:
+                    raise CheckLayoutError(f"{where}: exercise {exercise} has no CHECK cell "
+                                           "before this engine piece; every exercise is graded")
+                pieces.append(_check_piece(engine_piece(cell.source), stem, where))
+                exercise, checked = exercise + 1, False
             elif is_check(cell.source):
                 if checked:
                     what = (f"exercise {exercise} already has its CHECK" if exercise
@@ -134,6 +204,7 @@ def build_notebook(source_path):
         cells.append(cell)
     if not checked:
         raise CheckLayoutError(f"{source_path.name}: exercise {exercise} has no CHECK cell after it")
+    _check_pieces_complete(stem, pieces, source_path.name)
     nb.cells = cells
     nbformat.validate(nb)
     return nb
@@ -165,10 +236,13 @@ def lab_summary(source_path) -> dict:
         raise ValueError(f"{source_path.name}: the title cell needs the line "
                          "`**Prerequisites:** ... · **Expected time:** ...`")
     graded = [c.metadata["nbgrader"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    exercises = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    # Exercises: nbgrader solution cells, and the engine pieces (ENGINE PIECE cells).
+    exercises = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")
+                 or (c.cell_type == "code" and engine_piece(c.source))]
     return {"notebook": source_path.stem + ".ipynb", "topic": title.split(" — ", 1)[1].strip(),
             "prerequisites": facts["prerequisites"], "time": facts["time"],
-            "exercises": len(exercises), "points": sum(m["points"] for m in graded)}
+            "exercises": len(exercises), "points": sum(m["points"] for m in graded),
+            "solution_lines": solution_lines(nb)}
 
 
 def readme_table(src_dir) -> str:

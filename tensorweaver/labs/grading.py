@@ -18,6 +18,11 @@ it (a copy of the student's workspace) or in nbgrader's ``<lab>/<lab>.ipynb`` la
 
     submissions/alice/04_mlp.ipynb
     submissions/bob/04_mlp/04_mlp.ipynb
+
+The engine-track assignments (labs 10 and 12, ``engine_track.py``) are graded on the
+student's engine modules too: the ``engine/`` folder beside the notebook
+(``submissions/alice/engine/optim/sgd.py``); a module missing there counts as unwritten.
+Their checks' hidden tests need cuPyNumeric (parity): grade them in the GPU image.
 """
 from __future__ import annotations
 
@@ -113,6 +118,7 @@ def release(labs_dir, out_dir, only=None) -> list:
             if target.exists():
                 shutil.rmtree(target)      # a release folder is generated: replaced whole
             shutil.copytree(Path(course) / "release" / assignment, target)
+            _release_engine(target, assignment)
             written.append(target / f"{assignment}.ipynb")
     return written
 
@@ -170,6 +176,7 @@ def autograde(labs_dir, submissions_dir, out_dir, only=None) -> Path:
             target = course / "submitted" / student / assignment
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(notebook, target / f"{assignment}.ipynb")
+            _submitted_engine(notebook.parent, target, assignment)
             _check(api.autograde(assignment, student, force=True, create=True),
                    f"autograde {assignment} for {student}")
     grades = out_dir / "grades.csv"
@@ -179,6 +186,36 @@ def autograde(labs_dir, submissions_dir, out_dir, only=None) -> Path:
         exporter.export(gradebook)
         _write_checks(gradebook, course, found, out_dir / "checks.csv")
     return grades
+
+
+def _release_engine(target, assignment) -> None:
+    """An engine-track assignment (labs 10, 12) is released with the student copies of its
+    engine modules in ``engine/`` beside the notebook (``engine_track.write_engine``); nbgrader
+    never sees them (they are not in the course's source, so autograde cannot overwrite a
+    student's files with them)."""
+    from tensorweaver.labs import engine_track
+
+    if engine_track.is_engine_lab(assignment):
+        engine_track.write_engine(Path(target) / engine_track.ENGINE_DIR, assignment)
+
+
+def _submitted_engine(folder, target, assignment) -> None:
+    """Put the student's engine modules beside the submitted notebook: those in the
+    submission's ``engine/`` folder (beside the notebook: a workspace copy, or nbgrader's
+    layout), and the student copy (unwritten) for any module missing there, so a piece is
+    never graded on the engine's own solution."""
+    from tensorweaver.labs import engine_track
+
+    if not engine_track.is_engine_lab(assignment):
+        return
+    engine = Path(target) / engine_track.ENGINE_DIR
+    for module_path in engine_track.assignment_modules(assignment):
+        mine, dest = Path(folder) / engine_track.ENGINE_DIR / module_path, engine / module_path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if mine.is_file():
+            shutil.copyfile(mine, dest)
+        else:
+            dest.write_text(engine_track.student_source(module_path))
 
 
 CHECK_FIELDS = ["student_id", "assignment", "check", "score", "max_score", "error"]

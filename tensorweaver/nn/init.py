@@ -33,6 +33,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     """The recommended gain for ``nonlinearity`` (torch's table)."""
     linear_fns = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                   "conv_transpose3d")
+    ### BEGIN SOLUTION
     if nonlinearity in linear_fns or nonlinearity == "sigmoid":
         return 1
     if nonlinearity == "tanh":
@@ -49,6 +50,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
+    ### END SOLUTION
     raise ValueError(f"Unsupported nonlinearity {nonlinearity!r}; use one of linear, conv2d, sigmoid, tanh, "
                      "relu, leaky_relu, selu")
 
@@ -58,8 +60,10 @@ def _calculate_fan_in_and_fan_out(tensor):
     if tensor.ndim < 2:
         raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions "
                          f"(got shape {tensor.shape})")
+    ### BEGIN SOLUTION
     receptive = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+    ### END SOLUTION
 
 
 def _fan(tensor, mode):
@@ -111,18 +115,22 @@ def xavier_uniform_(tensor, gain: float = 1.0):
     """Glorot uniform: U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
     if _empty(tensor):
         return tensor
+    ### BEGIN SOLUTION
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound)
+    ### END SOLUTION
 
 
 def xavier_normal_(tensor, gain: float = 1.0):
     """Glorot normal: N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     if _empty(tensor):
         return tensor
+    ### BEGIN SOLUTION
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+    ### END SOLUTION
 
 
 def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
@@ -133,14 +141,18 @@ def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: s
     """
     if _empty(tensor):
         return tensor
+    ### BEGIN SOLUTION
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound)
+    ### END SOLUTION
 
 
 def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"):
     """He normal: N(0, std^2) with ``std = gain / sqrt(fan)``."""
     if _empty(tensor):
         return tensor
+    ### BEGIN SOLUTION
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std)
+    ### END SOLUTION

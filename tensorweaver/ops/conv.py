@@ -201,6 +201,10 @@ class Conv2d(Function):
         pt, pb, pl, pr = padding
         oh = output_size(h, kh, stride[0], pt, pb, dilation[0])
         ow = output_size(w, kw, stride[1], pl, pr, dilation[1])
+        # Stride 1 takes the contiguous-runs fast path below. The labs' student copy of this
+        # module turns it off (the next line becomes `flat = False`), so the col2im a student
+        # writes in ``backward`` is the general one, on slices (see tensorweaver/labs/engine_track.py).
+        ### STUDENT COPY: flat = False
         flat = tuple(stride) == (1, 1)
         # One extra zero row lets the last offset's run (which starts (kW-1)*dW later) fit.
         pads = (pt, pb + (1 if flat and kw > 1 else 0), pl, pr)
@@ -363,6 +367,7 @@ class Conv2d(Function):
                 # (cols @ g^T)^T is the same product as g @ cols^T; OpenBLAS runs it faster.
                 gw += _group_matmul(cols, gblock.transpose((0, 2, 1))).transpose((0, 2, 1))
             if need_x:   # col2im, the adjoint of im2col: add each offset's columns back
+                ### BEGIN SOLUTION
                 dcols = _group_matmul(w3t, gblock, "dcols").reshape(c, len(windows), e - s, run)
                 gxb = scratch("col2im", (c, e - s, hp, wp), grad.dtype)
                 if gxb is None:
@@ -378,6 +383,7 @@ class Conv2d(Function):
                     for k, win in enumerate(windows):
                         add_into(gxb, (slice(None), slice(None)) + win, dcols[:, k].reshape(c, e - s, oh, ow))
                 gx[:, s:e] = gxb[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
+                ### END SOLUTION
         if need_b and not flat:
             gb = g4.sum(axis=(1, 2, 3))
         return ((gx.transpose((1, 0, 2, 3)) if need_x else None), (gw.reshape(weight.shape) if need_w else None), gb)

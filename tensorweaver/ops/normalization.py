@@ -60,6 +60,7 @@ class BatchNorm(Function):
         xhat, invstd, weight = self.saved_tensors[:3]
         need_x, need_w, need_b = self.needs_input_grad[:3]
         axes = self.axes
+        ### BEGIN SOLUTION
         gw = (grad * xhat).sum(axis=axes) if need_w else None
         gb = grad.sum(axis=axes) if need_b else None
         gx = None
@@ -71,6 +72,7 @@ class BatchNorm(Function):
             else:
                 gx = dxhat * invstd
         return gx, gw, gb
+        ### END SOLUTION
 
     def tensor_backward(self, grad, xhat, invstd, weight, x):
         from tensorweaver.tensor import _make_tensor
@@ -116,6 +118,7 @@ class LayerNorm(Function):
     def backward(self, grad):
         xhat, invstd, weight = self.saved_tensors[:3]
         need_x, need_w, need_b = self.needs_input_grad[:3]
+        ### BEGIN SOLUTION
         lead = tuple(range(grad.ndim - len(self.axes)))
         gw = (grad * xhat).sum(axis=lead) if need_w else None
         gb = grad.sum(axis=lead) if need_b else None
@@ -125,6 +128,7 @@ class LayerNorm(Function):
             gx = invstd * (dxhat - dxhat.mean(axis=self.axes, keepdims=True)
                            - xhat * (dxhat * xhat).mean(axis=self.axes, keepdims=True))
         return gx, gw, gb
+        ### END SOLUTION
 
     def tensor_backward(self, grad, _xhat, _invstd, weight, x):
         # The statistics again, as recorded ops of x (the saved ones are constants here).

@@ -53,6 +53,9 @@ class MaxPool2d(Function):
         h, w = x.shape[-2:]
         if (tuple(stride) == tuple(kernel) and tuple(padding) == (0, 0) and tuple(dilation) == (1, 1)
                 and h % kernel[0] == 0 and w % kernel[1] == 0 and x.ndim >= 3):
+            # The tiled fast path has its own backward; the labs' student copy skips it (the
+            # next line becomes `out = None`), so the backward a student writes is the general one.
+            ### STUDENT COPY: out = None
             out = self._tiled_forward(x, kernel)
             if out is not None:
                 return out
@@ -125,6 +128,7 @@ class MaxPool2d(Function):
             return gx.transpose(inverse) if order != tuple(range(grad.ndim)) else gx
         (which,) = self.saved_tensors
         shape, (pt, pb, pl, pr), slices, order, disjoint, tiled = self.geometry
+        ### BEGIN SOLUTION
         gxp = _padded_grad(shape, (pt, pb, pl, pr), order, grad.dtype, zero=not tiled)
         zero = xp.zeros((), dtype=grad.dtype)
         for k, (r, c) in enumerate(slices):
@@ -134,6 +138,7 @@ class MaxPool2d(Function):
             else:
                 add_into(gxp, (Ellipsis, r, c), share)
         return gxp[..., pt:pt + shape[-2], pl:pl + shape[-1]]
+        ### END SOLUTION
 
 
 def _take(a, k, axis):
@@ -223,12 +228,14 @@ class AvgPool2d(Function):
 
     def backward(self, grad):
         shape, pads, slices, divisor, order = self.geometry
+        ### BEGIN SOLUTION
         pt, pl = pads[0], pads[2]
         share = grad / divisor
         gxp = _padded_grad(shape, pads, order, grad.dtype)
         for r, c in slices:
             add_into(gxp, (Ellipsis, r, c), share)
         return gxp[..., pt:pt + shape[-2], pl:pl + shape[-1]]
+        ### END SOLUTION
 
 
 def adaptive_matrix(size, out, dtype):

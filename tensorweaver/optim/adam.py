@@ -70,6 +70,7 @@ class Adam(Optimizer):
                     state["exp_avg_sq"] = _zeros_like(p)
                     if amsgrad:
                         state["max_exp_avg_sq"] = _zeros_like(p)
+                ### BEGIN SOLUTION
                 state["step"] += 1
                 step = state["step"]
                 if weight_decay != 0:
@@ -92,6 +93,7 @@ class Adam(Optimizer):
                 else:
                     denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
                 p.data -= step_size * (exp_avg / denom)
+                ### END SOLUTION
                 bump_version(p)      # a graph built before this step now refuses to backward
         return loss
 

@@ -49,6 +49,7 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
+                ### BEGIN SOLUTION
                 g = -p.grad.data if maximize else p.grad.data
                 if weight_decay != 0:
                     g = g + weight_decay * p.data
@@ -62,5 +63,6 @@ class SGD(Optimizer):
                         buf.data += (1 - dampening) * g
                     g = g + momentum * buf.data if nesterov else buf.data
                 p.data -= lr * g
+                ### END SOLUTION
                 bump_version(p)      # a graph built before this step now refuses to backward
         return loss
