@@ -132,7 +132,7 @@ def train_classifier(model, epochs, lr=0.02, seed=0):
     return losses
 
 
-EPOCHS = 2 if quick() else 5
+EPOCHS = 1 if quick() else 5
 BAD_LAYER = 3
 tw.manual_seed(1)
 healthy = deep_mlp()
@@ -436,7 +436,7 @@ def mse_run(lr, seed=0):
     return step
 
 
-NAN_STEPS = 60
+NAN_STEPS = 24 if quick() else 60                 # the bad run is NaN by step 20
 GOOD_LR, BAD_LR = 0.2, 2.0
 good_step, bad_step = mse_run(GOOD_LR), mse_run(BAD_LR)
 good_losses = [good_step(i) for i in range(NAN_STEPS)]
@@ -457,7 +457,7 @@ print(f"the loss is first non-finite at step {first_nonfinite_loss}, first NaN a
 
 # %%
 try:
-    with tw.autograd.detect_anomaly():
+    with tw.autograd.detect_anomaly(), np.errstate(all="ignore"):
         t = tw.tensor([0.0, 4.0], requires_grad=True)
         t.sqrt().sum().backward()                  # d sqrt(t)/dt = 1 / (2 sqrt(t)): inf at 0
 except RuntimeError as exc:
@@ -500,11 +500,12 @@ def _planted(at_step, kind):
         calls.append(i)
         v = tw.tensor([1.0, 4.0, 9.0], requires_grad=True)
         w = v * 0.5
-        if i == at_step and kind == "log":
-            w = (w - 10.0).log()                       # log of negatives: NaN, forward
-        if i == at_step and kind == "sqrt":
-            w = (w - 0.5).sqrt()                       # sqrt(0) is fine, its gradient is inf
-        w.sum().backward()
+        with np.errstate(all="ignore"):               # (NumPy would warn; the anomaly is the test)
+            if i == at_step and kind == "log":
+                w = (w - 10.0).log()                   # log of negatives: NaN, forward
+            if i == at_step and kind == "sqrt":
+                w = (w - 0.5).sqrt()                   # sqrt(0) is fine, its gradient is inf
+            w.sum().backward()
         return w.sum().item()
     return step, calls
 
@@ -518,13 +519,17 @@ assert first_anomaly(step_c, 6) == {"step": 2, "op": "Sqrt", "phase": "backward"
 assert not tw.autograd.anomaly.is_anomaly_enabled(), "turn anomaly detection off again (use it as a context manager)"
 ### BEGIN HIDDEN TESTS
 step_h, calls_h = _planted(99, "log")
-assert first_anomaly(step_h, 5) is None and calls_h == [0, 1, 2, 3, 4], calls_h
-assert not tw.autograd.anomaly.is_anomaly_enabled()
+assert first_anomaly(step_h, 5) is None and calls_h == [0, 1, 2, 3, 4], f"clean steps: None after all of them ({calls_h})"
+assert not tw.autograd.anomaly.is_anomaly_enabled(), "anomaly detection must be off again afterwards"
 step_h, calls_h = _planted(0, "sqrt")
 assert first_anomaly(step_h, 3)["step"] == 0
 # inf in a forward output: exp overflows float32.
-assert first_anomaly(lambda i: (tw.tensor([1.0, 100.0]) * (i + 1)).exp(), 3) == \
-    {"step": 0, "op": "Exp", "phase": "forward", "what": "inf"}
+def _overflow(i):
+    with np.errstate(all="ignore"):
+        return (tw.tensor([1.0, 100.0]) * (i + 1)).exp()
+
+
+assert first_anomaly(_overflow, 3) == {"step": 0, "op": "Exp", "phase": "forward", "what": "inf"}
 # A RuntimeError of another kind propagates, and detection is off afterwards.
 def _other_error(i):
     if i == 1:
@@ -535,11 +540,11 @@ except RuntimeError as exc:
     assert "out of memory" in str(exc)
 else:
     raise AssertionError("a RuntimeError that is not an anomaly must propagate")
-assert not tw.autograd.anomaly.is_anomaly_enabled()
+assert not tw.autograd.anomaly.is_anomaly_enabled(), "anomaly detection must be off again afterwards"
 # Anomaly detection is on during the step.
 seen_h = []
 first_anomaly(lambda i: seen_h.append(tw.autograd.anomaly.is_anomaly_enabled()), 2)
-assert seen_h == [True, True], seen_h
+assert seen_h == [True, True], f"anomaly detection must be on while each step runs: {seen_h}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -622,9 +627,9 @@ np.testing.assert_array_equal(model_c.weight.detach().numpy(), weights_c, "a ski
 ### BEGIN HIDDEN TESTS
 # A gradient below max_norm is not scaled; another seed and size.
 got_h, norm_h = _guard_case(3, scale=0.1, max_norm=100.0, lr=0.5)
-assert abs(got_h - norm_h) <= 1e-4 * norm_h and norm_h < 100.0
+assert abs(got_h - norm_h) <= 1e-4 * norm_h and norm_h < 100.0, f"return the norm before clipping: {got_h} vs {norm_h}"
 got_h, norm_h = _guard_case(4, scale=30.0, max_norm=2.0, lr=0.05)
-assert abs(got_h - norm_h) <= 1e-4 * norm_h
+assert abs(got_h - norm_h) <= 1e-4 * norm_h, f"return the norm before clipping: {got_h} vs {norm_h}"
 # A NaN loss; a finite loss whose gradient is inf (sqrt at 0): no step, no gradients left.
 for make_loss in (lambda m: m(tw.ones(2, 3)).sum() * float("nan"),
                   lambda m: (m(tw.ones(2, 3)) - m(tw.ones(2, 3)).detach()).abs().sqrt().sum()):
@@ -635,8 +640,9 @@ for make_loss in (lambda m: m(tw.ones(2, 3)).sum() * float("nan"),
     for p in model_h.parameters():
         p.grad = tw.ones(p.shape)
     with np.errstate(all="ignore"):
-        assert guarded_step(model_h, opt_h, make_loss(model_h), 1.0) is None
-    np.testing.assert_array_equal(model_h.weight.detach().numpy(), w_h)
+        assert guarded_step(model_h, opt_h, make_loss(model_h), 1.0) is None, \
+            "a non-finite loss or gradient norm: skip the step and return None"
+    np.testing.assert_array_equal(model_h.weight.detach().numpy(), w_h, "a skipped step must not move the weights")
     assert all(p.grad is None or not p.grad.numpy().any() for p in model_h.parameters()), \
         "a skipped step leaves no gradients behind"
 ### END HIDDEN TESTS
@@ -692,7 +698,7 @@ def bn_dropout_mlp():
 tw.manual_seed(3)
 bn_model = bn_dropout_mlp()
 bn_optimizer = optim.Adam(bn_model.parameters(), lr=3e-3)
-for _ in range(2 if quick() else 4):
+for _ in range(1 if quick() else 4):
     for xb, yb in DataLoader(train_set, batch_size=64, shuffle=True):
         loss = nn.functional.cross_entropy(bn_model(xb), yb)
         bn_optimizer.zero_grad()
@@ -833,7 +839,7 @@ print("first anomaly:", fp16_anomaly)
 #
 # - $\log \sum_j e^{z_j} = m + \log \sum_j e^{z_j - m}$ for any $m$; with $m = \max_j z_j$
 #   every exponential is at most 1 (lab 01's stable softmax);
-# - even then a long sum can overflow: 100,000 terms near 1 add up to more than 65,504.
+# - even then a long sum can go wrong: 100,000 terms near 1 add up to more than 65,504.
 #   Mixed-precision training keeps float16 for the storage and the elementwise work and
 #   **accumulates sums in float32**. (Its third trick, *loss scaling*, is for the opposite
 #   problem: gradients smaller than float16's smallest value, $6 \times 10^{-8}$, become 0, so
@@ -865,7 +871,8 @@ def _lse64(a, axis=-1):
 
 
 def _check_lse(a16, dim, what):
-    got = logsumexp16(tw.tensor(a16), dim=dim)
+    with np.errstate(all="ignore"):                   # x - max may overflow to -inf: harmless
+        got = logsumexp16(tw.tensor(a16), dim=dim)
     assert got.dtype == tw.float16, f"{what}: return float16, got {got.dtype}"
     ref = _lse64(a16, axis=dim)
     got_np = got.numpy().astype(np.float64)
@@ -885,7 +892,8 @@ _check_lse((rng_c.standard_normal((2, 70_000)) * 3).astype(np.float16), 1, "dim=
 # The gradient is the softmax.
 a_h = (rng_c.standard_normal((3, 9)) * 30).astype(np.float16)
 t_h = tw.tensor(a_h, requires_grad=True)
-logsumexp16(t_h).float().sum().backward()
+with np.errstate(all="ignore"):
+    logsumexp16(t_h).float().sum().backward()
 assert t_h.grad is not None, "the result must be differentiable with respect to x"
 soft_h = np.exp(a_h.astype(np.float64) - _lse64(a_h)[:, None])
 np.testing.assert_allclose(t_h.grad.numpy().astype(np.float64), soft_h, rtol=1e-2, atol=2e-3)
@@ -901,6 +909,13 @@ print(f"fixed: all finite {bool(tw.isfinite(fixed16).all().item())}, "
 big = tw.full((100_000,), 1.0, dtype=tw.float16)
 with np.errstate(all="ignore"):
     print("sum of 100,000 ones in float16:", big.sum().item(), "| accumulated in float32:", big.float().sum().item())
+
+# %% [markdown]
+# The float16 sum is wrong on both backends, in two different ways: NumPy's overflows to
+# `inf`; cuPyNumeric's (in Legate's CPU mode, at least) accumulates in float16 and stops at
+# 2048 — float16 has 11 significant bits, so from 2048 on, adding 1 rounds back to the same
+# number. Silent, finite and wrong is the worse of the two; only the float32 accumulation is
+# right.
 
 # %% [markdown]
 # ## 5. A drift between NumPy and cuPyNumeric
@@ -963,7 +978,7 @@ if __name__ == "__main__":
 sys.path.insert(0, str(workdir))
 import drift_run  # noqa: E402  (written by the cell above)
 
-DRIFT_STEPS = 30 if quick() else 200
+DRIFT_STEPS = 20 if quick() else 200
 t0 = time.perf_counter()
 base = drift_run.train(DRIFT_STEPS)["losses"]
 shuffled = drift_run.train(DRIFT_STEPS, permute=True)["losses"]
@@ -1077,17 +1092,17 @@ assert curves_agree(a_h, b_h, rtol_h, 1e-5)[:2] == (True, None)
 first_h = int(np.flatnonzero(np.abs(a_h - b_h) > 1e-5 + 1e-4 * b_h)[0])
 assert curves_agree(a_h, b_h, 1e-4, 1e-5)[:2] == (False, first_h), (curves_agree(a_h, b_h, 1e-4, 1e-5), first_h)
 # b is the reference: |a - b| <= atol + rtol * |b|, not |a|.
-assert curves_agree([1.0], [1.0015], 1.4985e-3, 0.0)[0] is True
-assert curves_agree([1.0015], [1.0], 1.4985e-3, 0.0)[0] is False
+assert curves_agree([1.0], [1.0015], 1.4985e-3, 0.0)[0] is True, "the tolerance is relative to |b|, the reference"
+assert curves_agree([1.0015], [1.0], 1.4985e-3, 0.0)[0] is False, "the tolerance is relative to |b|, the reference"
 # atol carries values near zero, and enters max_rel's denominator.
 ok_h, bad_h, rel_h = curves_agree([0.0, 1e-5, 1.0], [0.0, 0.0, 1.0], 1e-3, 2e-5)
 assert (ok_h, bad_h) == (True, None) and abs(rel_h - 0.5) < 1e-12, (ok_h, bad_h, rel_h)
 # Lengths, NaN and inf.
-assert curves_agree([1.0, 2.0, 3.0], [1.0, 2.0], 1e-3, 1e-4)[:2] == (False, 2)
-assert curves_agree([1.0, 2.0], [1.0, 2.0, 3.0], 1e-3, 1e-4)[:2] == (False, 2)
+assert curves_agree([1.0, 2.0, 3.0], [1.0, 2.0], 1e-3, 1e-4)[:2] == (False, 2), "curves of different lengths"
+assert curves_agree([1.0, 2.0], [1.0, 2.0, 3.0], 1e-3, 1e-4)[:2] == (False, 2), "curves of different lengths"
 got_h = curves_agree([1.0, float("nan"), 1.0], [1.0, float("nan"), 1.0], 1e-3, 1e-4)
-assert got_h[:2] == (False, 1) and got_h[2] == float("inf"), got_h
-assert curves_agree([1.0, float("inf")], [1.0, 5.0], 1e-3, 1e-4)[:2] == (False, 1)
+assert got_h[:2] == (False, 1) and got_h[2] == float("inf"), f"NaN never agrees, max_rel is inf: {got_h}"
+assert curves_agree([1.0, float("inf")], [1.0, 5.0], 1e-3, 1e-4)[:2] == (False, 1), "inf never agrees"
 assert isinstance(curves_agree([1.0], [1.0], 1e-3, 1e-4)[2], float)
 ### END HIDDEN TESTS
 
