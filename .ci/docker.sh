@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # CI stage "containers": the images built from scratch and every suite run inside them.
 #
+#   .ci/docker.sh images   packages, daemon, the images (base, CPU, GPU, hub); leaves dockerd
+#                          running for the checks (its PID in $STATE/dockerd.pid). .ci/run
+#                          starts this in the background, beside the venv stages, because
+#                          the builds mostly wait on the network and disk while the venv
+#                          suite keeps one core busy.
+#   .ci/docker.sh checks   every check below, then stops the dockerd that `images` started.
+#   .ci/docker.sh          both, one after the other.
+#
 #   1. Install Debian's docker.io, debootstrap and chromium (if missing); start dockerd and
 #      remember its PID, or reuse a daemon that is already running.
 #   2. The README's Quick start, as written, on the local-base path (the only one CI can
 #      reach): docker/base/build-base.sh (which remembers the base in local.mk), then
 #      `make lab` (with DETACH=1 and a free PORT added so that it returns): healthy,
 #      /api/status with the token -> 200 and without -> 403, lab 00 run through the
-#      server's kernel; `make test` is among the checks below.
+#      server's kernel; `make test` is among the checks below. `make lab` builds the CPU
+#      image through the same Makefile rule as `make build` (in CI the images step has run
+#      it already, so here it finds the layers cached).
 #   3. make build-gpu, make test, make onnx, make test-gpu: the suites inside the containers
 #      (test-gpu is CI's one full parity run; its table must match bench/PARITY.md).
 #   4. The container tests (pytest -m container, the real-browser test included) against
 #      those images.
 #   5. .ci/hub.sh: a class's JupyterHub on these images (tests/hub, bench/hub_load.py).
-#   6. Stop the lab and the dockerd this script started (by PID), even on failure.
+#   6. Stop the lab and the dockerd this script (or its `images` run) started, by PID, even
+#      on failure.
 #
 # Idempotent: a second run reuses the installed packages and a running daemon, and rebuilds
 # the images (the base is rebuilt every run, since the proxy's CA can differ per machine).
@@ -23,6 +34,7 @@ cd "$(dirname "$0")/.."
 STATE=${TMPDIR:-/tmp}/tensorweaver-ci-docker
 mkdir -p "$STATE"
 DOCKERD_PID=""
+MODE=${1:-all}
 declare -a SUMMARY=()
 
 declare -a FAILED=()
@@ -53,6 +65,15 @@ check() {
 cleanup() {
     local status=$?
     set +e
+    if [[ $MODE == images && $status -eq 0 ]]; then
+        exit 0          # the checks need the daemon; `checks` stops it
+    fi
+    if [[ -z $DOCKERD_PID && -s $STATE/dockerd.pid ]]; then
+        # Started by this run's `images` step (a stale file from a crashed run may name
+        # another process by now: only a dockerd is stopped).
+        DOCKERD_PID=$(cat "$STATE/dockerd.pid")
+        [[ $(cat "/proc/$DOCKERD_PID/comm" 2>/dev/null) == dockerd ]] || DOCKERD_PID=""
+    fi
     if docker info >/dev/null 2>&1; then
         make --no-print-directory lab-stop >/dev/null 2>&1
         # Images retagged by this run leave their predecessors dangling: keep the disk flat.
@@ -175,21 +196,37 @@ image_sizes() {
         | grep -E "^(tensorweaver-lab:|local/bookworm-python:)" | sed 's/^/  /'
 }
 
-PYTEST_ARGS=${PYTEST_ARGS:-}
-stage setup install_packages
-stage daemon start_daemon
-stage base-image docker/base/build-base.sh          # Quick start, command 1 (as written)
-check quickstart-lab quickstart_lab                # Quick start, command 2
-stage build-gpu make --no-print-directory build-gpu
-check container-tests container_tests
-check test make --no-print-directory test           # Quick start, command 3
-check onnx make --no-print-directory onnx
-check test-gpu test_gpu
-check hub bash .ci/hub.sh                           # a class on JupyterHub (tests/hub, bench)
+images() {
+    stage setup install_packages
+    stage daemon start_daemon
+    stage base-image docker/base/build-base.sh          # Quick start, command 1 (as written)
+    stage build make --no-print-directory build
+    stage build-gpu make --no-print-directory build-gpu
+    stage build-hub make --no-print-directory hub-build
+}
 
-echo "::: image sizes"
-image_sizes
-echo "::: docker stage times"
+checks() {
+    stage daemon start_daemon                           # reuses the images step's daemon
+    check quickstart-lab quickstart_lab                # Quick start, command 2
+    check container-tests container_tests
+    check test make --no-print-directory test           # Quick start, command 3
+    check onnx make --no-print-directory onnx
+    check test-gpu test_gpu
+    check hub bash .ci/hub.sh                           # a class on JupyterHub (tests/hub, bench)
+    echo "::: image sizes"
+    image_sizes
+}
+
+PYTEST_ARGS=${PYTEST_ARGS:-}
+case $MODE in
+    images) images ;;
+    checks) checks ;;
+    all) images; checks ;;
+    stop) exit 0 ;;         # the cleanup stops the lab and the daemon an `images` run started
+    *) echo "usage: .ci/docker.sh [images|checks|stop]" >&2; exit 2 ;;
+esac
+
+echo "::: docker stage times ($MODE)"
 printf '  %s\n' "${SUMMARY[@]}"
 if [[ ${#FAILED[@]} -gt 0 ]]; then
     echo "::: failed: ${FAILED[*]}" >&2
