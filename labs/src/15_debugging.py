@@ -92,8 +92,8 @@ def test_accuracy(model, batch_size=360):
 # weight matrix is drawn with the right standard deviation: He (Kaiming) initialisation,
 # $\sigma = \sqrt{2 / \text{fan\_in}}$, for ReLU. Multiply one layer's weights by 30 — a
 # typo in an init function, a weight loaded in the wrong units — and every activation after
-# it is 30 times too large, the logits are huge, the first losses are in the hundreds, and
-# the run dies (NaN, or ReLUs that never fire again).
+# it is 30 times too large, the logits are huge, the first losses are in the tens and
+# climbing, and the run dies (NaN, or ReLUs that never fire again).
 #
 # `deep_mlp` builds the patient: `depth` Linear layers with ReLU between them, He-initialised,
 # optionally with one layer's weights scaled by `bad_scale`.
@@ -335,7 +335,8 @@ plt.show()
 # **Exercise 2.** Write `first_bad_layer(stats, tol=10.0)`: given the list returned by
 # `layer_stats`, return the index of the first layer whose gain is above `tol` or below
 # `1 / tol`, or `None` when every layer is within. A gain that is not a finite number (a NaN
-# or infinite std) is bad too.
+# or infinite std) is bad too. (The check runs it on your `layer_stats` of networks it
+# breaks itself: exercise 1 must pass first.)
 
 # %%
 def first_bad_layer(stats, tol=10.0):
