@@ -124,6 +124,22 @@ autograde: build ## Grade SUBMISSIONS=DIR (one folder per student) with nbgrader
 	    python -m tensorweaver.labs autograde /home/jovyan/submissions --labs labs --out /home/jovyan/grades
 	@echo "grades: $(GRADES_DIR)/grades.csv (per check, with the errors of failed ones: $(GRADES_DIR)/checks.csv)"
 
+# The engine-track labs (10, 12) are graded on the students' engine modules, and their checks'
+# hidden tests run parity cases on cuPyNumeric: the CPU image refuses them, the GPU image grades
+# every lab (the notebooks run on NumPy, TENSORWEAVER_BACKEND=numpy; the parity cases' workers
+# run both backends).
+.PHONY: autograde-gpu
+autograde-gpu: build-gpu ## Grade SUBMISSIONS=DIR in the GPU image: every lab, the engine track (labs 10, 12) included
+	@[ -n "$(SUBMISSIONS)" ] || { echo "error: make autograde-gpu needs SUBMISSIONS=DIR: one folder per student holding NN_name.ipynb files and engine/ (e.g. copies of their workspaces)" >&2; exit 2; }
+	@[ -d "$(SUBMISSIONS)" ] || { echo "error: SUBMISSIONS=$(SUBMISSIONS) is not a folder" >&2; exit 2; }
+	@$(call OUT_DIR_SH,$(GRADES_DIR))
+	@$(GPU_FLAGS_SH) && set -x && $(DOCKER) run --rm $$gpu_flags --user $(NB_UID):100 -e TENSORWEAVER_BACKEND=numpy \
+	    -e TENSORWEAVER_TESTS=/home/jovyan/work/tests \
+	    -v "$(abspath $(SUBMISSIONS)):/home/jovyan/submissions:ro" \
+	    -v "$(abspath $(GRADES_DIR)):/home/jovyan/grades" $(GPU_IMAGE) \
+	    python -m tensorweaver.labs autograde /home/jovyan/submissions --labs labs --out /home/jovyan/grades
+	@echo "grades: $(GRADES_DIR)/grades.csv (per check, with the errors of failed ones: $(GRADES_DIR)/checks.csv)"
+
 .PHONY: labs-build
 labs-build: $(VENV)/.installed ## Regenerate labs/*.ipynb from their jupytext sources (labs/src/*.py)
 	$(PY) -m tensorweaver.labs build labs/src --out labs
@@ -261,7 +277,7 @@ cuda-stand-in: $(STAND_IN) ## Build the CUDA driver stand-in (Legate CPU mode on
 $(GPU_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(GPU_VENV)
 	$(GPU_PY) -m pip install -q --upgrade pip
-	$(GPU_PY) -m pip install -q -e '.[dev,lab,gpu]' 'nvidia-cupynumeric==$(CUPYNUMERIC_VERSION)'
+	$(GPU_PY) -m pip install -q -e '.[dev,lab,gpu,grading]' 'nvidia-cupynumeric==$(CUPYNUMERIC_VERSION)'
 	touch $@
 
 .PHONY: venv-gpu

@@ -163,3 +163,35 @@ def test_the_workspace_gets_the_engine_and_never_overwrites_it(tmp_path):
     proc = python("import tensorweaver.optim.sgd as m; print(m.__file__)", ws / "engine")
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()) == mine.resolve()
+
+
+def test_engine_piece_cells_are_exercises_and_checked_against_the_manifest(tmp_path):
+    from tensorweaver.labs import build
+
+    head = "# %% [markdown]\n# # Lab 10 — T\n#\n# **Prerequisites:** none · **Expected time:** 5 min\n\n"
+
+    def piece(name, points=1):
+        return (f"# %%\n# ENGINE PIECE: {name} — a demo\nx = 1\n\n"
+                f"# %%\n# CHECK ({points} points): {name}\nassert x\n"
+                "### BEGIN HIDDEN TESTS\nassert x == 1\n### END HIDDEN TESTS\n\n")
+
+    names = [p.name for p in engine_manifest.ASSIGNMENTS["10_engine_optim"]]
+    src = tmp_path / "10_engine_optim.py"
+    src.write_text(head + "".join(piece(n) for n in names) + "# %%\nrecord()\n")
+    summary = build.lab_summary(src)
+    assert summary["exercises"] == len(names) and summary["points"] == len(names)
+    assert summary["solution_lines"] == sum(engine_track.solution_lines(n) for n in names)
+    nb = build.build_notebook(src)
+    assert [name for _, name in engine_track.piece_cells(nb)] == names
+    assert all("nbgrader" not in nb.cells[i].metadata for i, _ in engine_track.piece_cells(nb))
+    for body, problem in [("".join(piece(n) for n in reversed(names)), "in order"),
+                          ("".join(piece(n) for n in names[:-1]), "in order"),
+                          (piece("conv2d"), "is not a piece of 10_engine_optim"),
+                          (piece(names[0]).split("# %%\n# CHECK")[0] + piece(names[1]), "no CHECK cell")]:
+        src.write_text(head + body)
+        with pytest.raises(build.CheckLayoutError, match=problem):
+            build.build_notebook(src)
+    other = tmp_path / "04_other.py"
+    other.write_text(head + piece("sgd"))
+    with pytest.raises(build.CheckLayoutError, match="no assignment of the engine manifest"):
+        build.build_notebook(other)

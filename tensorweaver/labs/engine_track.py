@@ -220,11 +220,12 @@ def piece_cells(nb) -> list:
 # ----------------------------------------------------------------------------- grading
 def repo_root() -> Path:
     """The checkout (or image work dir) holding ``tests/``: ``$TENSORWEAVER_TESTS``'s parent,
-    else the one this package sits in, else ``~/work`` (the images' work dir)."""
+    else the one this package sits in, else the current folder, else ``~/work`` (the images'
+    work dir; ``autograde`` tells its kernels the one it found, through the variable)."""
     candidates = []
     if os.environ.get(TESTS_ENV):
         candidates.append(Path(os.environ[TESTS_ENV]).parent)
-    candidates += [PACKAGE.parent, Path.home() / "work"]
+    candidates += [PACKAGE.parent, Path.cwd(), Path.home() / "work"]
     for root in candidates:
         if (root / "tests" / "test_engine_pieces.py").is_file():
             return root

@@ -166,6 +166,7 @@ def autograde(labs_dir, submissions_dir, out_dir, only=None) -> Path:
     all_ids = [p.stem for p in lab_notebooks(labs_dir) if only is None or p.stem in only]
     found = find_submissions(submissions_dir, all_ids)
     used = sorted({a for per_student in found.values() for a in per_student})
+    _engine_labs_gradable(used)
     make_course(labs_dir, course, used)
     api = _api(course)
     for assignment in used:
@@ -186,6 +187,22 @@ def autograde(labs_dir, submissions_dir, out_dir, only=None) -> Path:
         exporter.export(gradebook)
         _write_checks(gradebook, course, found, out_dir / "checks.csv")
     return grades
+
+
+def _engine_labs_gradable(assignments) -> None:
+    """The engine-track labs' checks run the project's tests (found here, and told to the
+    kernels through $TENSORWEAVER_TESTS) and, hidden, parity cases on cuPyNumeric: with no
+    interpreter that has it, grading them would fail every check, so refuse, saying where."""
+    from tensorweaver.labs import engine_track
+
+    engine = [a for a in assignments if engine_track.is_engine_lab(a)]
+    if not engine:
+        return
+    if engine_track.parity_python() is None:
+        raise ValueError(f"{', '.join(engine)}: the engine-track labs' checks run parity cases on "
+                         f"cuPyNumeric, which is not installed here; {engine_track.WHERE_TO_GRADE} "
+                         "(or leave them out with --lab)")
+    os.environ.setdefault(engine_track.TESTS_ENV, str(engine_track.repo_root() / "tests"))
 
 
 def _release_engine(target, assignment) -> None:
