@@ -125,8 +125,8 @@ autograde: build ## Grade SUBMISSIONS=DIR (one folder per student) with nbgrader
 	@echo "grades: $(GRADES_DIR)/grades.csv (per check, with the errors of failed ones: $(GRADES_DIR)/checks.csv)"
 
 # The engine-track labs (10, 12) are graded on the students' engine modules, and their checks'
-# hidden tests run parity cases on cuPyNumeric: the CPU image refuses them, the GPU image grades
-# every lab (the notebooks run on NumPy, TENSORWEAVER_BACKEND=numpy; the parity cases' workers
+# hidden tests run parity cases on cuPyNumeric: the CPU image leaves them out (with a notice),
+# the GPU image grades every lab (the notebooks run on NumPy, TENSORWEAVER_BACKEND=numpy; the parity cases' workers
 # run both backends).
 .PHONY: autograde-gpu
 autograde-gpu: build-gpu ## Grade SUBMISSIONS=DIR in the GPU image: every lab, the engine track (labs 10, 12) included

@@ -195,3 +195,26 @@ def test_engine_piece_cells_are_exercises_and_checked_against_the_manifest(tmp_p
     other.write_text(head + piece("sgd"))
     with pytest.raises(build.CheckLayoutError, match="no assignment of the engine manifest"):
         build.build_notebook(other)
+
+
+def test_autograde_leaves_engine_labs_out_where_cupynumeric_is_missing(monkeypatch, capsys):
+    from tensorweaver.labs import grading
+
+    monkeypatch.setattr(engine_track, "parity_python", lambda: None)
+    labs = ["04_mlp", "10_engine_optim", "12_engine_layers"]
+    assert grading._gradable_here(labs, None) == ["04_mlp"]
+    notice = capsys.readouterr().err
+    assert "not graded: 10_engine_optim, 12_engine_layers" in notice and "make autograde-gpu" in notice
+    with pytest.raises(ValueError, match="cuPyNumeric"):
+        grading._gradable_here(labs, {"10_engine_optim"})          # asked for by name
+    with pytest.raises(ValueError, match="cuPyNumeric"):
+        grading._gradable_here(["10_engine_optim"], None)          # nothing else to grade
+    assert grading._gradable_here(["04_mlp"], {"04_mlp"}) == ["04_mlp"]
+
+
+def test_the_parity_part_fails_clearly_without_cupynumeric(monkeypatch):
+    monkeypatch.setattr(engine_track, "parity_python", lambda: None)
+    outcome = engine_track.run_parity("sgd")
+    assert not outcome.passed
+    assert outcome.report().startswith("sgd: the parity cases did not run")
+    assert "cuPyNumeric is not installed" in outcome.report() and "GPU image" in outcome.report()

@@ -237,6 +237,8 @@ collect() {
                     [[ -f $f && $f != *.updated*.ipynb ]] || continue
                     mkdir -p "/out/$student" && cp "$f" "/out/$student/" && n=$((n + 1))
                 done
+                # The engine track (labs 10, 12) grades the student'"'"'s engine modules too.
+                [[ -d $dir/engine && -d /out/$student ]] && cp -r "$dir/engine" "/out/$student/"
                 echo "  $student: $n notebook(s)"
             done' collect "$@"
     echo "collected into $out (make autograde SUBMISSIONS=$out)"

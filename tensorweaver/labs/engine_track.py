@@ -247,12 +247,12 @@ class Outcome:
         """One line naming the failing tests (checks.csv keeps the first line), then detail."""
         if self.passed:
             return f"{self.piece}: every {'test' if self.what == 'tests' else 'parity case'} passes"
+        what = "tests" if self.what == "tests" else "parity cases"
         if self.failed:
             shown = ", ".join(self.failed[:6]) + (f" and {len(self.failed) - 6} more" if len(self.failed) > 6 else "")
-            what = "tests" if self.what == "tests" else "parity cases"
             head = f"{self.piece}: {len(self.failed)} {what} failing: {shown}"
         else:
-            head = f"{self.piece}: the {self.what} did not run"
+            head = f"{self.piece}: the {what} did not run"
         return head + ("\n" + self.detail if self.detail else "")
 
 

@@ -2,8 +2,10 @@
 
     python -m tensorweaver.labs workspace workspace/ --release release/   # make workspace
 
-The workspace holds the student versions of the labs (``NN_name.ipynb``) and their ``data/``,
-copied from an nbgrader release (``python -m tensorweaver.labs release``; the images carry one
+The workspace holds the student versions of the labs (``NN_name.ipynb``) and their ``data/``
+(and, for the engine track, labs 10 and 12, the student's copies of engine modules in
+``engine/``: files like data, so a student's edits are never written over), copied from an
+nbgrader release (``python -m tensorweaver.labs release``; the images carry one
 in ``$TENSORWEAVER_RELEASE``). It records, in ``.tensorweaver/release.json``, which release
 each file came from. On every later sync:
 
