@@ -450,8 +450,8 @@ class Tensor:
     def where(self, condition, other): return _ew.where(condition, self, other)
 
     # -- reductions ---------------------------------------------------------------
-    def sum(self, dim=None, keepdim=False): return _red.sum(self, dim, keepdim)
-    def mean(self, dim=None, keepdim=False): return _red.mean(self, dim, keepdim)
+    def sum(self, dim=None, keepdim=False, *, dtype=None): return _red.sum(self, dim, keepdim, dtype=dtype)
+    def mean(self, dim=None, keepdim=False, *, dtype=None): return _red.mean(self, dim, keepdim, dtype=dtype)
     def max(self, dim=None, keepdim=False): return _red.max(self, dim, keepdim)
     def min(self, dim=None, keepdim=False): return _red.min(self, dim, keepdim)
     def amax(self, dim=None, keepdim=False): return _red.amax(self, dim, keepdim)

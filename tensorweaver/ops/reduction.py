@@ -270,15 +270,27 @@ def _float(a):
     return a if a._data.dtype.kind == "f" else a.to(dtypes.get_default_dtype())
 
 
-def sum(a, dim=None, keepdim=False):  # noqa: A001
-    if a._data.dtype.kind == "b":
-        a = a.long()
-    return Sum.apply(a, normalize_dims(dim, a.ndim, "sum"), keepdim)
+def sum(a, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
+    """Sum over ``dim`` (all dimensions when None). ``dtype``: the input is cast to it first,
+    as torch does (e.g. a float16 tensor summed in float32)."""
+    if dtype is None:
+        if a._data.dtype.kind == "b":
+            a = a.long()
+        return Sum.apply(a, normalize_dims(dim, a.ndim, "sum"), keepdim)
+    a = a.to(dtype)
+    out = Sum.apply(a, normalize_dims(dim, a.ndim, "sum"), keepdim)
+    return out if out.dtype == a.dtype else out.to(dtype)     # integer sums widen to int64
 
 
-def mean(a, dim=None, keepdim=False):
+def mean(a, dim=None, keepdim=False, *, dtype=None):
+    """Mean over ``dim``; ``dtype`` (floating) casts the input first, as torch does."""
+    if dtype is not None:
+        if dtypes.as_dtype(dtype).kind != "f":
+            raise TypeError(f"mean: dtype must be a floating point dtype, got {dtype}")
+        a = a.to(dtype)
     if a._data.dtype.kind != "f":
-        raise TypeError(f"mean: expected a floating point tensor, got {a.data.dtype}; call .float() first")
+        raise TypeError(f"mean: expected a floating point tensor, got {a.data.dtype}; call .float() "
+                        "first or pass dtype=tw.float32")
     return Mean.apply(a, normalize_dims(dim, a.ndim, "mean"), keepdim)
 
 
