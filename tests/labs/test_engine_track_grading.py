@@ -50,7 +50,8 @@ def check_of(piece_name) -> str:
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("engine-grading")
     proc = subprocess.run([sys.executable, "-m", "tensorweaver.labs", "release", LABS, "--out",
-                           tmp / "release", "--lab", LAB], cwd=REPO, capture_output=True, text=True)
+                           tmp / "release", "--lab", LAB], cwd=REPO, capture_output=True, text=True,
+                          env=dict(os.environ, TENSORWEAVER_BACKEND="numpy"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     subs = tmp / "submissions"
     # blank: a copy of the workspace the release makes (notebook and engine/ side by side)
@@ -67,7 +68,9 @@ def graded(tmp_path_factory):
     out = tmp / "grades"
     proc = subprocess.run([sys.executable, "-m", "tensorweaver.labs", "autograde", subs, "--labs", LABS,
                            "--out", out, "--lab", LAB], cwd=REPO, capture_output=True, text=True,
-                          timeout=3600, env=dict(os.environ, TENSORWEAVER_LAB_QUICK="1"))
+                          timeout=3600,
+                          # as make autograde-gpu: the notebooks on NumPy, the parity workers on both
+                          env=dict(os.environ, TENSORWEAVER_LAB_QUICK="1", TENSORWEAVER_BACKEND="numpy"))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return grading.read_grades(out / "grades.csv"), grading.read_checks(out / "checks.csv")
 
