@@ -76,7 +76,43 @@ def _strict_namespace(module):
     ns.__getattr__ = __getattr__
     if hasattr(module, "where"):
         ns.where = _where_like_numpy(module)
+        _reductions_like_numpy(module, ns)
     return ns
+
+
+def _reductions_like_numpy(module, ns):
+    """max/min/amax/amin/argmax/argmin that see NaN as NumPy (and torch) do.
+
+    cuPyNumeric 26.06 skips NaN in these reductions: the max of ``[nan, 1]`` is 1, of an
+    all-NaN row -3.4e38, and the argmax of that row an out-of-range index. NumPy propagates
+    NaN: the extreme is NaN and its index the first NaN's. The engine promises NumPy's
+    answers on every backend, so the result is patched where a NaN was seen; only floating
+    inputs pay for the extra ``isnan`` pass. (Array *methods* such as ``a.max()`` are
+    cuPyNumeric's own: the engine's reductions call these functions.)
+    """
+    isnan, any_, argmax = module.isnan, module.any, module.argmax
+    where = ns.where            # keeps a float32 result float32 next to the Python nan
+
+    def values(reduce):
+        def reduce_like_numpy(a, axis=None, keepdims=False):
+            out = reduce(a, axis=axis, keepdims=keepdims)
+            if a.dtype.kind != "f":
+                return out
+            return where(any_(isnan(a), axis=axis, keepdims=keepdims), module.nan, out)
+        return reduce_like_numpy
+
+    def index(reduce):
+        def arg_like_numpy(a, axis=None):
+            out = reduce(a, axis=axis)
+            if a.dtype.kind != "f":
+                return out
+            nan = isnan(a)
+            return where(any_(nan, axis=axis), argmax(nan, axis=axis), out)
+        return arg_like_numpy
+
+    ns.max = ns.amax = values(module.max)
+    ns.min = ns.amin = values(module.min)
+    ns.argmax, ns.argmin = index(module.argmax), index(module.argmin)
 
 
 def _where_like_numpy(module):

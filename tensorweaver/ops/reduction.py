@@ -76,7 +76,7 @@ class AMax(Function):
     """max/min over dims; ties share the gradient evenly (torch's amax/amin rule)."""
 
     def forward(self, a, axes, keepdim, largest):
-        out = (a.max if largest else a.min)(axis=axes, keepdims=True)
+        out = (xp.max if largest else xp.min)(a, axis=axes, keepdims=True)    # NaN as NumPy: see backend
         self.save_for_backward(a, out)
         self.axes, self.keepdim = axes, keepdim
         return out if keepdim else out.reshape([n for i, n in enumerate(a.shape) if i not in axes])
@@ -103,8 +103,7 @@ class MaxDim(Function):
         positions = xp.arange(a.shape[dim]).reshape([-1 if i == dim else 1 for i in range(a.ndim)])
         self.onehot = positions == idx
         self.dim, self.keepdim, self.indices = dim, keepdim, idx if keepdim else idx.squeeze(dim)
-        out = (a.max if largest else a.min)(axis=dim, keepdims=keepdim)
-        return out
+        return (xp.max if largest else xp.min)(a, axis=dim, keepdims=keepdim)
 
     def backward(self, grad):
         g = grad if self.keepdim else xp.expand_dims(grad, self.dim)

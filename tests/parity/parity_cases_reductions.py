@@ -71,3 +71,19 @@ def _case(op, fn, make):
 
 for _op, (_fn, _make) in CASES.items():
     _case(_op, _fn, _make)
+
+
+@case("reductions.extremes_with_nan")
+def _extremes_with_nan(dtype):
+    # NaN propagates as in NumPy and torch: the extreme is NaN and its index the first NaN's,
+    # an all-NaN row included. cuPyNumeric's own reductions skip NaN (backend.py corrects it).
+    x = with_nan(5, 7, dtype=dtype)
+    with tw.no_grad():
+        x[2] = float("nan")
+    d = x.detach()
+    return forward_backward(
+        lambda t: tw.max(t, 1).values, x,
+        max_indices=tw.max(d, 1).indices.numpy(), min_dim=tw.min(d, 0).values.numpy(),
+        argmax=tw.argmax(d, 1).numpy(), argmin=tw.argmin(d, 0).numpy(),
+        amax=tw.amax(d, 1).numpy(), amin=tw.amin(d, 0).numpy(),
+        max_all=tw.max(d).numpy(), argmax_all=tw.argmax(d).numpy())
