@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib.util import spec_from_file_location
-from pathlib import Path
 
 ENV = "TENSORWEAVER_STUDENT_ENGINE"
 
@@ -36,6 +34,8 @@ def replaceable() -> tuple:
 def student_modules(root) -> dict:
     """{``tensorweaver.<module>``: file} for the student files in ``root``; an error naming
     any other ``.py`` file there (hidden folders and ``__pycache__`` are not looked at)."""
+    from pathlib import Path     # here, not at the top: unused (and not imported) without DIR
+
     root = Path(root)
     if not root.is_dir():
         raise StudentEngineError(f"{ENV}={root}: no such folder (the student engine is the "
@@ -66,6 +66,8 @@ class StudentFinder:
         self.files = dict(files)
 
     def find_spec(self, fullname, path=None, target=None):
+        from importlib.util import spec_from_file_location
+
         file = self.files.get(fullname)
         return spec_from_file_location(fullname, file) if file else None
 
