@@ -31,6 +31,22 @@ WRONG_ROUNDTRIP = ("def roundtrip(array):\n"
 WRONG_SOFTMAX = ("def stable_softmax(x, dim=-1):\n"
                  "    e = x.exp()\n"
                  "    return e / e.sum(dim=dim, keepdim=True)\n")
+# Lab 09, exercise 4: dropout that zeroes without scaling the survivors by 1 / (1 - p)
+# (not "inverted"): every activation's expected value shrinks by 1 - p in training.
+WRONG_DROPOUT = ("def dropout(x, p, training=True):\n"
+                 "    if not training:\n"
+                 "        return x\n"
+                 "    keep = (tw.rand_like(x) >= p).to(x.dtype)\n"
+                 "    return x * keep\n"
+                 "\n"
+                 "\n"
+                 "class HandDropout(nn.Module):\n"
+                 "    def __init__(self, p=0.5):\n"
+                 "        super().__init__()\n"
+                 "        self.p = p\n"
+                 "\n"
+                 "    def forward(self, x):\n"
+                 "        return dropout(x, self.p, self.training)\n")
 
 #: One deliberately wrong submission per lab, graded as student "wrong" (lab 00's is student
 #: "hidden", above): {lab: (exercise grade_id, the exercise cell's wrong source, the one CHECK
@@ -38,6 +54,7 @@ WRONG_SOFTMAX = ("def stable_softmax(x, dim=-1):\n"
 #: makes (a sign, an axis, a missing term), not an exception.
 WRONG = {
     "01_tensors": ("exercise-2", WRONG_SOFTMAX, "check-2"),
+    "09_optimization": ("exercise-4", WRONG_DROPOUT, "check-4"),
 }
 
 

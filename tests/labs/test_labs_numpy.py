@@ -72,6 +72,23 @@ EXPECTED = {
         "parity_max_rel_error": _between(0, 1e-3),
         "widths": lambda v: len(v) >= 3,
     },
+    "09_optimization": {
+        # the hand-written optimizers against the engine's, on copies of the same weights
+        "sgd_momentum_max_diff": _between(0, 1e-5),
+        "adam_max_diff": _between(0, 1e-5),
+        "adamw_max_diff": _between(0, 1e-5),
+        "l2_vs_weight_decay_max_diff": _between(0, 1e-5),
+        "hand_vs_library_max_diff": _between(0, 1e-4),    # 12 epochs, SGD + warmup/cosine either way
+        "schedule_max_diff": _between(0, 1e-9),
+        "valley_final": lambda v: v["momentum_0.9"] < 1e-3 * v["momentum_0.0"],
+        "weight_norms": lambda v: v["no decay"][-1] > 1.05 * max(v["L2"][-1], v["decoupled"][-1]),
+        "dropout_zero_fraction": _between(0.49, 0.51),     # p = 0.5 on 100,000 elements
+        "dropout": lambda v: v["p=0.5"]["test_loss"] < v["p=0.0"]["test_loss"] and v["p=0.0"]["train"] == 1.0,
+        "saturation": lambda v: v["tanh/large"] > 0.5 and v["tanh/xavier"] < 0.2 and v["tanh/small"] < 0.01,
+        "init_accuracy": lambda v: min(v["tanh/xavier"], v["relu/kaiming"]) > 0.9
+                                   and max(v["tanh/small"], v["relu/small"], v["tanh/large"]) < 0.5,
+        "test_accuracy": _between(0.95, 1.0),
+    },
 }
 
 
