@@ -49,7 +49,7 @@ tw.manual_seed(0)
 print("backend:", tw.backend.name, "| onnx", onnx.__version__, "| onnxruntime", ort.__version__)
 
 # %% [markdown]
-# ## 0. Data, and two helpers
+# ## 0. Data and helpers
 #
 # The digits again (8×8 images, scikit-learn's copy), split as in labs 05 and 07. The CNN
 # reads an image as `(1, 8, 8)`; the Transformer reads it as a **sequence of 8 rows** of 8
@@ -58,13 +58,18 @@ print("backend:", tw.backend.name, "| onnx", onnx.__version__, "| onnxruntime", 
 # `latency_ms` is lab 07's fair timer (warm-up calls, then the median of timed calls).
 # `ort_session` opens a file in ONNX Runtime on one thread (the engine computes on one core
 # here: one thread each keeps the comparison fair, and a busy machine disturbs a single
-# thread least) with its graph optimisations on, or off.
+# thread least) with its graph optimisations on, or off. `train` is lab 04's loop (Adam,
+# cross-entropy, shuffled batches) and leaves the model in evaluation mode.
 
 # %%
 digits = load_digits()
 X = tw.tensor(digits.data.reshape(-1, 1, 8, 8) / 16.0, dtype=tw.float32)
 Y = tw.tensor(digits.target)
 train_set, test_set = random_split(TensorDataset(X, Y), [1437, 360])
+# Each split as one pair of tensors: a DataLoader over a TensorDataset gathers a batch with one
+# indexing operation (over random_split's Subset, sample by sample: costly on Legate).
+x_train, y_train = next(iter(DataLoader(train_set, batch_size=1437)))
+train_data = TensorDataset(x_train, y_train)
 x_test, y_test = next(iter(DataLoader(test_set, batch_size=360)))
 x_host, y_host = x_test.numpy(), y_test.numpy()            # (360, 1, 8, 8) float32, (360,) int64
 workdir = Path(tempfile.mkdtemp(prefix="lab16-"))
@@ -103,7 +108,7 @@ def train(model, epochs, reshape=None, lr=3e-3, batch_size=64):
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     for _ in range(epochs):
-        for xb, yb in DataLoader(train_set, batch_size=batch_size, shuffle=True):
+        for xb, yb in DataLoader(train_data, batch_size=batch_size, shuffle=True):
             loss = loss_fn(model(xb if reshape is None else reshape(xb)), yb)
             optimizer.zero_grad()
             loss.backward()
@@ -123,7 +128,7 @@ def train(model, epochs, reshape=None, lr=3e-3, batch_size=64):
 #
 # $$w'_o = s_o\, w_o, \qquad b'_o = s_o\,(b_o - \mu_o) + \beta_o .$$
 #
-# Every deployment tool does this ("Conv-BN fusion"): one operation and one pass over the
+# Deployment tools do this ("Conv-BN fusion"): one operation and one pass over the
 # feature maps fewer, for free. It is exact up to rounding — and **only in evaluation
 # mode**: in training BatchNorm uses the batch's statistics, which no fixed weight can.
 
@@ -317,15 +322,18 @@ for where, row in fold_latency.items():
 # ## 2. A Transformer with a variable sequence length
 #
 # The image as a sequence: 8 rows of 8 pixels, each row a token. A linear embedding, one
-# multi-head self-attention block with a residual connection and LayerNorm (lab 06's block,
-# without the causal mask: every row may look at every other), the mean over the tokens,
-# and a linear classifier. Nothing in it depends on the number of rows, so one exported file
+# multi-head self-attention layer (lab 06's attention, without the causal mask: every row
+# may look at every other) with a residual connection and LayerNorm, the mean over the
+# tokens, and a linear classifier. Nothing in it depends on the number of rows, so one exported file
 # should serve any sequence length.
 #
-# One detail matters for export. The tokens need their **positions**; lab 06 sliced a table
-# of learned positions with `pos[:T]`, `T` read from `x.shape`. A trace records operations
-# on tensors, not Python's arithmetic on shapes: that `T` is a plain int, and the slice
-# becomes a constant of the example's length in the graph. Here the positions are computed
+# One detail matters for export. The tokens need their **positions**; lab 06 looked them up
+# with `self.pos(tw.arange(T))`, `T` read from `x.shape`. A trace records operations on
+# tensors, not Python's arithmetic on shapes: `T` is a plain int, and `tw.arange(T)` a
+# constant of the example's length. The exporter notices that one (the constant differs
+# between its two traces) and refuses a dynamic sequence axis; a slice `table[:T]` of a
+# parameter it does not notice today, and the file is then wrong at every other length.
+# Only running the file at several lengths proves it right. Here the positions are computed
 # **from the input by traced ops** (a cumulative sum of ones along the sequence, then sines
 # and cosines as in the original Transformer), so they follow the length at run time.
 
@@ -434,7 +442,8 @@ assert all(isinstance(e, float) and 0 <= e < 1e-4 for e in dynamic_errors.values
 assert _file_error(transformer, dyn_path, rows_test[:7, :5]) < 1e-4
 ### BEGIN HIDDEN TESTS
 # Another model whose output keeps the sequence axis (one prediction per token), left in
-# training mode with Dropout, other lengths (one longer than the example), other batches.
+# training mode with Dropout (the engine side must be compared in eval mode), sequences of 9
+# tokens, other lengths and batches.
 class _PerToken(nn.Module):
     def __init__(self):
         super().__init__()
@@ -482,8 +491,9 @@ assert max(dynamic_max_error.values()) < 1e-4
 # yourself — a `Function` with `forward` and `backward` on arrays, as in lab 02 — is traced
 # as one call the exporter has never seen.
 #
-# Hard-swish, $\mathrm{hswish}(x) = x\cdot\mathrm{clip}(x + 3, 0, 6)/6$, is the cheap smooth
-# activation of mobile networks: no exponential, just a clip. Here it is as an operation of
+# Hard-swish, $\mathrm{hswish}(x) = x\cdot\mathrm{clip}(x + 3, 0, 6)/6$, is the cheap activation
+# of mobile networks (MobileNetV3): the shape of swish, $x\,\sigma(x)$, with no exponential,
+# just a clip. Here it is as an operation of
 # our own, in an MLP trained on the digits.
 
 # %%
@@ -546,7 +556,7 @@ assert not mlp_path.exists()                 # a failed export writes no file
 # **Exercise 3.** Write `hardswish_symbolic(g, n)`: the nodes for $x\cdot\mathrm{clip}(x + 3, 0,
 # 6)/6$ from `Add`, `Clip`, `Mul` and `Div`, with every constant in the dtype of the call
 # (`n.dtype`), so that a float64 model exports too. (ONNX also has a `HardSwish` operator, but
-# ONNX Runtime implements it for float32 only.)
+# ONNX Runtime has no float64 implementation of it.)
 
 # %%
 def hardswish_symbolic(g, n):
@@ -599,12 +609,13 @@ assert _err3 < 1e-5, _err3
 #
 # Quantisation stores a float tensor as 8-bit integers $q$ with a **scale** and a **zero
 # point**: $x \approx \mathrm{scale}\cdot(q - \mathrm{zero\_point})$. Weights shrink to a
-# quarter, and integer matrix products are cheaper on most CPUs; the price is rounding.
+# quarter, and integer matrix products can be cheaper than float ones (section 5 measures
+# whether they are here); the price is rounding.
 #
 # ONNX Runtime does it to a file, with `onnxruntime.quantization`:
 #
 # - **dynamic** (`quantize_dynamic`): weights are quantised once, in the file; activations
-#   are quantised at run time, with a scale computed from each batch. Nothing to prepare;
+#   are quantised at run time, with a scale computed from each batch. No data needed;
 #   ONNX Runtime applies it to `MatMul` (matrix products with a weight).
 # - **static** (`quantize_static`): activations get fixed scales too, chosen from the range
 #   of values seen on **calibration data** that you feed it. Every `Conv` and `Gemm` then
@@ -699,7 +710,7 @@ assert [f["image"].shape[0] for f in _feeds] == [32, 32, 6], [f["image"].shape f
 assert all(f["image"].dtype == np.float32 for f in _feeds)
 np.testing.assert_array_equal(np.concatenate([f["image"] for f in _feeds]), _imgs)
 
-calib_images = next(iter(DataLoader(train_set, batch_size=256))) [0].numpy()
+calib_images = x_train[:256].numpy()                     # 256 training images
 cnn_pre, cnn_int8 = workdir / "cnn.pre.onnx", workdir / "cnn.int8.onnx"
 quant_pre_process(str(cnn_path), str(cnn_pre), skip_symbolic_shape=True)
 quantize_static(str(cnn_pre), str(cnn_int8), ImageCalibrationReader(calib_images, "image"),
