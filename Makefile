@@ -277,7 +277,7 @@ cuda-stand-in: $(STAND_IN) ## Build the CUDA driver stand-in (Legate CPU mode on
 $(GPU_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(GPU_VENV)
 	$(GPU_PY) -m pip install -q --upgrade pip
-	$(GPU_PY) -m pip install -q -e '.[dev,lab,gpu,grading]' 'nvidia-cupynumeric==$(CUPYNUMERIC_VERSION)'
+	$(GPU_PY) -m pip install -q -e '.[dev,lab,gpu,grading,onnx]' 'nvidia-cupynumeric==$(CUPYNUMERIC_VERSION)'
 	touch $@
 
 .PHONY: venv-gpu

@@ -440,5 +440,7 @@ record(backend=backend.name, parity_other_backend=there["backend"], parity_max_r
 # - Wide layers are where accelerators pay off; tiny ones are overhead-bound.
 # - The headless runner turns any lab into a batch job with a notebook and a JSON as output.
 #
-# That's the course. The engine's source is in `tensorweaver/` — every layer you used is a
-# page of Python: read it next to the labs.
+# The engine's source is in `tensorweaver/` — every layer you used is a page of Python: read
+# it next to the labs. From here the course goes deeper: optimisation and regularisation
+# (lab 09), building the engine's own pieces (labs 10 and 12), sequence models (11),
+# profiling (13), scale-out (14), debugging (15) and deployment (16).

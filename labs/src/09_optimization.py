@@ -454,7 +454,7 @@ assert max(d_h) < 1e-5, d_h
 # accuracy.
 
 # %%
-DECAY_EPOCHS = 4 if quick() else 15
+DECAY_EPOCHS = 1 if quick() else 15
 decay_runs = {"no decay": dict(), "L2": dict(weight_decay=1e-3), "decoupled": dict(weight_decay=0.5, decoupled=True)}
 decay_labels = {"no decay": "no decay", "L2": "L2 (Adam, λ=1e-3)", "decoupled": "decoupled (AdamW, λ=0.5)"}
 weight_norms, decay_accuracy, final_weights = {}, {}, {}
@@ -607,7 +607,7 @@ def test_loss(model):
     return loss
 
 
-DROPOUT_STEPS = 100 if quick() else 300
+DROPOUT_STEPS = 25 if quick() else 300
 X_small, y_small = X_train[:300], y_train[:300]
 dropout_results = {}
 for p in (0.0, 0.5):
@@ -934,7 +934,7 @@ plt.show()
 # Does it matter for training? Each network gets the same few epochs of Adam:
 
 # %%
-INIT_EPOCHS = 2 if quick() else 4
+INIT_EPOCHS = 1 if quick() else 4
 init_accuracy = {}
 for (kind, scheme), model in deep_models.items():
     opt = optim.Adam(model.parameters(), lr=1e-3)
@@ -1050,7 +1050,7 @@ for ours_h, make_h, base_h, steps_h in hidden_cases:
 # at the same weights.
 
 # %%
-SCHED_EPOCHS = 4 if quick() else 12
+SCHED_EPOCHS = 2 if quick() else 12
 TOTAL = SCHED_EPOCHS * STEPS_PER_EPOCH
 WARMUP = STEPS_PER_EPOCH
 schedules = {
@@ -1096,7 +1096,7 @@ for name in schedules:
 # %%
 # Your optimizer and schedule, and the library's, ended at the same weights; the model classifies the digits.
 assert hand_vs_library_max_diff < 1e-4, hand_vs_library_max_diff
-assert test_accuracy >= 0.95, test_accuracy
+assert test_accuracy >= (0.9 if quick() else 0.95), test_accuracy   # quick(): 2 epochs
 
 # %%
 record(sgd_momentum_max_diff=sgd_momentum_max_diff, adam_max_diff=adam_max_diff, adamw_max_diff=adamw_max_diff,

@@ -201,3 +201,16 @@ def test_instructor_lab03_runs_with_widgets_and_plots(browser, solutions_lab):
     assert page.locator(".jp-NotebookPanel .jp-RenderedImage img").count() >= 2
     text = page.locator(".jp-NotebookPanel").inner_text()
     assert "IProgress not found" not in text and "HBox(children" not in text
+
+
+def test_instructor_new_lab11_runs_top_to_bottom(browser, solutions_lab):
+    """One of the newer labs (sequence models: RNN/LSTM by hand, BPE, sampling), solved, in
+    the instructor's lab: every cell runs in the browser with no error, its plots render."""
+    page = open_lab(browser, solutions_lab)
+    open_notebook(page, "labs", "11_sequence_models.ipynb")
+    seconds = run_all(page)
+    print(f"lab 11 (solved, instructor lab): Run All took {seconds:.1f} s")
+    shot(page, "05-lab11-instructor")
+    errors = [(i, err) for i, (_, err) in enumerate(code_cells(page)) if err]
+    assert not errors, errors
+    assert page.locator(".jp-NotebookPanel .jp-RenderedImage img").count() >= 1

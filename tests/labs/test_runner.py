@@ -11,7 +11,7 @@ from nbformat import v4
 
 from labrun import LABS, NOTEBOOKS, REPO, run_lab
 from tensorweaver import labs
-from tensorweaver.labs import build, runner
+from tensorweaver.labs import build, engine_track, runner
 
 pytestmark = pytest.mark.labs
 
@@ -138,10 +138,11 @@ def test_notebooks_are_clean_and_well_formed():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.outputs == [] and c.execution_count is None for c in code), path.name
         assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# Lab "), path.name
-        exercises = [c for c in code if build.BEGIN_SOLUTION in c.source]
+        # (the engine track's exercises are `# ENGINE PIECE:` cells, written in the engine's modules)
+        exercises = [c for c in code if build.BEGIN_SOLUTION in c.source or build.engine_piece(c.source)]
         checks = [c for c in code if c.source.lstrip().startswith("# CHECK")]
         assert exercises, f"{path.name} has no exercise (### BEGIN SOLUTION)"
-        assert all(c.metadata["nbgrader"]["solution"] for c in exercises)
+        assert all(c.metadata["nbgrader"]["solution"] for c in exercises if not build.engine_piece(c.source))
         # One graded, locked check per exercise, with its points and hidden tests.
         assert len(checks) == len(exercises), path.name
         for n, check in enumerate(checks, 1):
@@ -156,8 +157,9 @@ def test_notebooks_are_clean_and_well_formed():
 
 def test_every_check_follows_its_exercise_before_the_next():
     for path in NOTEBOOKS:
-        kinds = [("E" if build.BEGIN_SOLUTION in c.source else "C") for c in nbformat.read(str(path), 4).cells
-                 if c.cell_type == "code" and (build.BEGIN_SOLUTION in c.source or build.is_check(c.source))]
+        kinds = [("E" if build.BEGIN_SOLUTION in c.source or build.engine_piece(c.source) else "C")
+                 for c in nbformat.read(str(path), 4).cells if c.cell_type == "code"
+                 and (build.BEGIN_SOLUTION in c.source or build.engine_piece(c.source) or build.is_check(c.source))]
         assert "".join(kinds) == "EC" * (len(kinds) // 2), (path.name, kinds)
 
 
@@ -222,6 +224,7 @@ def test_readme_table_is_generated_from_the_sources():
     for path in NOTEBOOKS:
         cells = [c.metadata.get("nbgrader", {}) for c in nbformat.read(str(path), 4).cells]
         exercises = sum(1 for m in cells if m.get("solution"))
+        exercises += len(engine_track.piece_cells(nbformat.read(str(path), 4)))   # labs 10, 12
         points = sum(m.get("points", 0) for m in cells if m.get("grade"))
         assert f"| [{path.name}]({path.name}) |" in table
         row = next(line for line in table.splitlines() if line.startswith(f"| [{path.name}]"))

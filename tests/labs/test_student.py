@@ -9,8 +9,8 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from labrun import LABS, NOTEBOOKS, REPO, run_lab
-from tensorweaver.labs.build import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION
+from labrun import LABS, NOTEBOOKS, REPO, result_of, run_all, run_lab, selected
+from tensorweaver.labs.build import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, engine_piece
 
 pytestmark = pytest.mark.labs
 pytest.importorskip("nbgrader", reason="the release is nbgrader's: install the `grading` extra "
@@ -71,7 +71,10 @@ def test_hidden_tests_are_not_released(notebook, release_dir):
 
 
 def exercise_cells(nb) -> list:
-    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and BEGIN_SOLUTION in c.source]
+    # The engine track's exercises (labs 10, 12) are `# ENGINE PIECE:` cells: the student writes
+    # the piece in the engine's modules (tests/test_student_engine.py checks those copies).
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            and (BEGIN_SOLUTION in c.source or engine_piece(c.source))]
 
 
 def test_release_is_one_assignment_per_lab_with_its_data(release_dir):
@@ -115,10 +118,18 @@ def test_solutions_are_stripped(notebook, release_dir):
         compile(python, f"{notebook.name}[{index}]", "exec")
 
 
+@pytest.fixture(scope="module")
+def student_runs(request, release_dir, tmp_path_factory):
+    """The selected labs' student copies, run side by side (labrun.WORKERS at once)."""
+    return run_all({nb: (lambda nb=nb: run_lab(release_dir / nb.stem / nb.name, "numpy",
+                                               tmp_path_factory.mktemp(nb.stem), "--quick"))
+                    for nb in selected(request, "notebook",
+                                       "test_student_version_runs_up_to_the_first_exercise")})
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_student_version_runs_up_to_the_first_exercise(notebook, release_dir, tmp_path):
-    copy = release_dir / notebook.stem / notebook.name
-    run = run_lab(copy, "numpy", tmp_path, "--quick")
+def test_student_version_runs_up_to_the_first_exercise(notebook, student_runs):
+    run = result_of(student_runs, notebook)
     assert run.returncode == 1 and run.report["status"] == "failed"
     [error] = run.report["errors"]
     exercises = exercise_cells(nbformat.read(str(notebook), 4))
