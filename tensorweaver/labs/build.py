@@ -155,6 +155,23 @@ def check_points(source: str, where: str = "cell") -> int:
     return int(match.group("points") or 1)
 
 
+def _check_ends_in_a_statement(source: str, where: str) -> None:
+    """nbgrader takes a graded cell's numeric output as its score: a CHECK whose last line is
+    an expression (``err.max()``, ``value``) would score that number, not its points."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return                       # magics and the like: nbformat/the runner report it
+    last = tree.body[-1] if tree.body else None
+    # A call is let through (assert_allclose, print: None); a bare value is not.
+    if isinstance(last, ast.Expr) and not isinstance(last.value, ast.Call):
+        raise CheckLayoutError(f"{where}: a CHECK must end in a statement (an assert), not an "
+                               f"expression on line {last.lineno}: nbgrader would take its value "
+                               "as the score. Assert on it (or assign or print it).")
+
+
 def build_notebook(source_path):
     """The nbgrader source notebook for one percent-format lab source."""
     import jupytext
@@ -194,6 +211,7 @@ def build_notebook(source_path):
                     raise CheckLayoutError(f"{where}: {what}. A CHECK grades the exercise above "
                                            "it; a check of the lab's own code is an ordinary cell")
                 checked = True
+                _check_ends_in_a_statement(cell.source, where)
                 cell.metadata["nbgrader"] = {"grade": True, "grade_id": f"check-{exercise}",
                                              "locked": True, "points": check_points(cell.source, where),
                                              "schema_version": 3, "solution": False, "task": False}
