@@ -203,7 +203,7 @@ CHECK = "# %%\n# CHECK: f\nassert f() == 2\n\n"
     (EXERCISE + CHECK + "# %%\n### BEGIN HIDDEN TESTS\nx = 1\n### END HIDDEN TESTS\n", "outside a CHECK cell"),
     (EXERCISE + "# %%\n# CHECK: f\n### BEGIN HIDDEN TESTS\nassert f()\n", "is never closed"),
     # nbgrader would take the value as the score (0.0: the points lost though the check passed)
-    (EXERCISE + "# %%\n# CHECK: f\nassert f()\nabs(f() - 2)\n", "must end in a statement"),
+    (EXERCISE + "# %%\n# CHECK: f\nassert f()\nf() - 2\n", "must end in a statement"),
 ])
 def test_check_layout_errors_name_the_problem(tmp_path, body, problem):
     src = tmp_path / "09_bad.py"
