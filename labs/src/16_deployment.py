@@ -66,11 +66,12 @@ digits = load_digits()
 X = tw.tensor(digits.data.reshape(-1, 1, 8, 8) / 16.0, dtype=tw.float32)
 Y = tw.tensor(digits.target)
 train_set, test_set = random_split(TensorDataset(X, Y), [1437, 360])
-# Each split as one pair of tensors: a DataLoader over a TensorDataset gathers a batch with one
-# indexing operation (over random_split's Subset, sample by sample: costly on Legate).
-x_train, y_train = next(iter(DataLoader(train_set, batch_size=1437)))
+# Each split as one pair of tensors, gathered with one indexing operation: a DataLoader over a
+# TensorDataset batches the same way, over random_split's Subset it goes sample by sample
+# (costly on Legate, where every operation is a task).
+train_idx, test_idx = tw.tensor(train_set.indices), tw.tensor(test_set.indices)
+x_train, y_train, x_test, y_test = X[train_idx], Y[train_idx], X[test_idx], Y[test_idx]
 train_data = TensorDataset(x_train, y_train)
-x_test, y_test = next(iter(DataLoader(test_set, batch_size=360)))
 x_host, y_host = x_test.numpy(), y_test.numpy()            # (360, 1, 8, 8) float32, (360,) int64
 workdir = Path(tempfile.mkdtemp(prefix="lab16-"))
 
