@@ -253,3 +253,18 @@ def test_unpicklable_dataset_and_bad_options_are_clear_errors():
         DataLoader(Structured(), num_workers=1, timeout=-1)
     loader = DataLoader(Structured(), num_workers=2, persistent_workers=True)
     assert pickle.loads(pickle.dumps(loader)).num_workers == 2
+
+
+def test_subsets_of_a_tensor_dataset_batch_like_collated_samples():
+    # random_split's Subsets (nested too) are batched by one gather through their indices;
+    # the batches equal collating the samples one by one.
+    x, y = tw.randn(40, 3), tw.arange(40)
+    train, _ = tw.utils.data.random_split(tw.utils.data.TensorDataset(x, y), [30, 10],
+                                          generator=tw.Generator().manual_seed(3))
+    inner = tw.utils.data.Subset(train, [5, 0, 29, 7, 7, -1])
+    for ds in (train, inner):
+        fast = list(tw.utils.data.DataLoader(ds, batch_size=4))
+        slow = list(tw.utils.data.DataLoader(ds, batch_size=4, collate_fn=lambda b: tw.utils.data.default_collate(b)))
+        assert len(fast) == len(slow)
+        for (fx, fy), (sx, sy) in zip(fast, slow):
+            assert np.array_equal(fx.numpy(), sx.numpy()) and np.array_equal(fy.numpy(), sy.numpy())

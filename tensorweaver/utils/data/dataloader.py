@@ -7,7 +7,7 @@ from tensorweaver import backend
 from tensorweaver.tensor import _make_tensor
 from tensorweaver.utils.data._worker import WorkerPool, get_worker_info  # noqa: F401  (re-exported)
 from tensorweaver.utils.data.collate import default_collate, default_convert
-from tensorweaver.utils.data.dataset import TensorDataset
+from tensorweaver.utils.data.dataset import Subset, TensorDataset
 from tensorweaver.utils.data.sampler import BatchSampler, RandomSampler, SequentialSampler, host_rng
 
 xp = backend.xp
@@ -48,8 +48,10 @@ class DataLoader:
     runs it. Datasets, ``collate_fn`` and ``worker_init_fn`` must be picklable (defined
     at module level); a clear error says so otherwise.
 
-    A ``TensorDataset`` with the default collate and no workers is batched by indexing
-    its tensors with the batch's indices at once (the same result as collating samples).
+    A ``TensorDataset`` (or a ``Subset`` of one, as ``random_split`` makes) with the default
+    collate and no workers is batched by indexing its tensors with the batch's indices at
+    once: the same result as collating samples, in one gather instead of one per sample (on
+    Legate each is a task).
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None, num_workers=0,
@@ -107,11 +109,15 @@ class DataLoader:
             for idx in self.sampler:
                 yield self.collate_fn(self.dataset[idx])
             return
-        fast = type(self.dataset) is TensorDataset and self.collate_fn is default_collate
+        fast = _tensor_rows(self.dataset) if self.collate_fn is default_collate else None
         for indices in self.batch_sampler:
-            if fast:
-                rows = xp.asarray(_host.asarray(indices, dtype=_host.int64))
-                yield [_make_tensor(t.data[rows], False, None) for t in self.dataset.tensors]
+            if fast is not None:
+                tensors, maps = fast
+                rows = _host.asarray(indices, dtype=_host.int64)
+                for m in maps:                   # through each Subset, outermost first
+                    rows = m[rows]
+                rows = xp.asarray(rows)
+                yield [_make_tensor(t.data[rows], False, None) for t in tensors]
             else:
                 yield self.collate_fn([self.dataset[i] for i in indices])
 
@@ -142,3 +148,17 @@ class DataLoader:
         state = dict(self.__dict__)
         state["_pool"] = None                              # worker processes do not travel
         return state
+
+
+def _tensor_rows(dataset):
+    """``(tensors, index maps)`` when ``dataset`` is a TensorDataset or Subsets of one (the
+    maps, host int64 arrays, outermost Subset first); None otherwise."""
+    maps = []
+    while type(dataset) is Subset:
+        if not all(isinstance(i, numbers.Integral) for i in dataset.indices):
+            return None                  # e.g. tensors as indices: collate sample by sample
+        maps.append(_host.asarray(dataset.indices, dtype=_host.int64))
+        dataset = dataset.dataset
+    if type(dataset) is not TensorDataset:
+        return None
+    return dataset.tensors, maps
