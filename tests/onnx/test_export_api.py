@@ -73,6 +73,21 @@ def test_constant_shaped_by_a_dynamic_axis_is_refused(tmp_path):
     twonnx.export(model, tw.randn(4, 6), tmp_path / "f.onnx")
 
 
+def test_slice_bound_taken_from_a_dynamic_axis_is_refused(tmp_path):
+    # table[:T] with T = x.shape[1] would be frozen at the example's T: ONNX Runtime would
+    # then answer (2, 3, 4) for a (2, 1, 4) input.
+    table = tw.randn(16, 4)
+
+    def model(x):
+        return x + table[: x.shape[1]]
+    path = tmp_path / "never.onnx"
+    with pytest.raises(twonnx.ExportError, match="slice or index bound depends on the input's dynamic size"):
+        twonnx.export(model, tw.randn(2, 3, 4), path, input_names=["x"], dynamic_axes={"x": {0: "b", 1: "t"}})
+    assert not path.exists()
+    # Only the batch dynamic: the bound is the same in both traces, and it exports.
+    twonnx.export(model, tw.randn(2, 3, 4), path, input_names=["x"], dynamic_axes={"x": {0: "b"}})
+
+
 def test_shape_dependent_loop_is_refused(tmp_path):
     def model(a):
         out = a[0]

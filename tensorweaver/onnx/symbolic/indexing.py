@@ -45,7 +45,19 @@ def getitem(g, n):
     parts, twins = _expand_ellipsis(_parts(n.fn.index), _parts(n.twin.fn.index), len(n.in_shape(0)))
     if any(_is_array(p) for p in parts):
         return _advanced(g, n, parts, twins)
+    # Ints and slice bounds become constants of the graph: one that changed with the dynamic
+    # axes (``table[:x.shape[1]]``) would be frozen at the example's size, a wrong answer for
+    # every other size. Refuse it, as for a gather index.
+    if [_key(p) for p in parts] != [_key(t) for t in twins]:
+        raise n.fail("a slice or index bound depends on the input's dynamic size (e.g. "
+                     "table[:x.shape[1]]), so it would be frozen at the example's size; export "
+                     "without that axis dynamic, or compute the values from the input with "
+                     "traced ops instead of slicing by a Python int taken from a shape")
     return _basic(g, n, parts)
+
+
+def _key(p):
+    return (p.start, p.stop, p.step) if isinstance(p, slice) else p
 
 
 def _slice_bounds(p):
