@@ -63,13 +63,17 @@ class StudentFinder:
     """A meta-path finder for the modules in ``files`` ({module name: file})."""
 
     def __init__(self, files: dict):
-        self.files = dict(files)
-
-    def find_spec(self, fullname, path=None, target=None):
+        # Imported here, before the finder is installed: an import inside find_spec would ask
+        # this finder for importlib.util first, and so on without end, wherever nothing has
+        # imported importlib.util yet (a fresh interpreter in the images).
         from importlib.util import spec_from_file_location
 
+        self.files = dict(files)
+        self._spec_from_file = spec_from_file_location
+
+    def find_spec(self, fullname, path=None, target=None):
         file = self.files.get(fullname)
-        return spec_from_file_location(fullname, file) if file else None
+        return self._spec_from_file(fullname, file) if file else None
 
 
 def install(root) -> StudentFinder:
