@@ -19,7 +19,8 @@
 #      image through the same Makefile rule as `make build` (in CI the images step has run
 #      it already, so here it finds the layers cached).
 #   3. make build-gpu, make test, make onnx, make test-gpu: the suites inside the containers
-#      (test-gpu is CI's one full parity run; its table must match bench/PARITY.md).
+#      (test-gpu is CI's one full op parity run; its table must match bench/PARITY.md). It
+#      runs beside the checks of steps 2-4 (mostly one core each), its log printed at the end.
 #   4. The container tests (pytest -m container, the real-browser test included) against
 #      those images.
 #   5. .ci/hub.sh: a class's JupyterHub on these images (tests/hub, bench/hub_load.py).
@@ -62,9 +63,30 @@ check() {
     echo "::: docker stage $name $result in $((SECONDS - t0)) s"
 }
 
+# A check that runs beside the next ones (check_bg NAME CMD..., later check_wait NAME): its
+# output goes to build/ci-NAME.log and is printed when it is waited for.
+declare -A BG_PID=() BG_T0=()
+check_bg() {
+    local name=$1; shift
+    echo "::: docker stage $name (beside the next checks; log build/ci-$name.log): $*"
+    ( "$@" ) >"build/ci-$name.log" 2>&1 &
+    BG_PID[$name]=$! BG_T0[$name]=$SECONDS
+}
+check_wait() {
+    local name=$1 status=0
+    wait "${BG_PID[$name]}" || status=$?
+    cat "build/ci-$name.log"
+    local result="done"
+    if [[ $status -ne 0 ]]; then result="FAILED (exit $status)"; FAILED+=("$name"); fi
+    SUMMARY+=("$(printf '%-16s %5d s  %s' "$name" $((SECONDS - BG_T0[$name])) "$result (beside others)")")
+    echo "::: docker stage $name $result in $((SECONDS - BG_T0[$name])) s"
+    unset "BG_PID[$name]"
+}
+
 cleanup() {
     local status=$?
     set +e
+    for pid in "${BG_PID[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
     if [[ $MODE == images && $status -eq 0 ]]; then
         exit 0          # the checks need the daemon; `checks` stops it
     fi
@@ -209,11 +231,16 @@ images() {
 
 checks() {
     stage daemon start_daemon                           # reuses the images step's daemon
+    mkdir -p build
+    # The op parity suite is mostly one Legate process on one core (its NumPy side finishes
+    # early), and so are most of the checks below: it runs beside them, on the other core.
+    # The hub waits for it (ten servers starting at once need both cores).
+    check_bg test-gpu test_gpu
     check quickstart-lab quickstart_lab                # Quick start, command 2
     check container-tests container_tests
     check test make --no-print-directory test           # Quick start, command 3
     check onnx make --no-print-directory onnx
-    check test-gpu test_gpu
+    check_wait test-gpu
     check hub bash .ci/hub.sh                           # a class on JupyterHub (tests/hub, bench)
     echo "::: image sizes"
     image_sizes
