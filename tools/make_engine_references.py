@@ -119,22 +119,10 @@ def optim_loss(w, b, x, y):
     return ((out - y) ** 2).mean() + 0.1 * (out ** 4).mean()
 
 
-SGD_CASES = {
-    "plain": dict(lr=0.05),
-    "momentum": dict(lr=0.05, momentum=0.9),
-    "dampening_decay": dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01),
-    "nesterov_decay": dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.05),
-    "maximize": dict(lr=0.01, momentum=0.5, maximize=True),
-    "decay_only": dict(lr=0.1, weight_decay=0.2),
-}
-ADAM_CASES = {
-    "plain": dict(lr=0.01),
-    "amsgrad": dict(lr=0.01, amsgrad=True),
-    "decay_betas_eps": dict(lr=0.01, weight_decay=0.1, betas=(0.8, 0.99), eps=1e-6),
-    "amsgrad_decay_maximize": dict(lr=0.01, weight_decay=0.1, amsgrad=True, maximize=True),
-    "adamw": dict(lr=0.01, weight_decay=0.3, decoupled_weight_decay=True),
-}
-STEPS = 25
+# The optimizer cases are the test's own table: one definition, so the stored answers are
+# always for the cases tests/test_engine_pieces.py runs.
+sys.path.insert(0, str(OUT.parents[1]))
+from test_engine_pieces import ADAM_CASES, SGD_CASES, STEPS  # noqa: E402
 
 
 def trajectory(piece, cls, cases):
