@@ -78,7 +78,9 @@ def open_lab(browser, lab):
         data=json.dumps({"raw": json.dumps({"windowingMode": "none"})}),
         headers={"Content-Type": "application/json"})
     assert setting.status in (200, 204), setting.status
-    page.goto(lab.url(f"/lab?token={lab.token}"))
+    # ?reset: a fresh layout, not the one an earlier test left on this server (open tabs, the
+    # file browser inside labs/), which JupyterLab would otherwise restore.
+    page.goto(lab.url(f"/lab?reset&token={lab.token}"))
     page.wait_for_selector(".jp-DirListing-item")
     return page
 
@@ -189,14 +191,20 @@ def test_workspace_lists_the_labs_and_lab00_stops_at_its_exercise(browser, lab):
     assert any("NotImplementedError" in err for _, err in cells[exercise:]), cells[exercise:]
 
 
-def test_instructor_lab03_runs_with_widgets_and_plots(browser, solutions_lab):
+def run_solved_lab(browser, solutions_lab, notebook, screenshot):
+    """Open a solved lab in the instructor's lab, Run All; every cell must run without error."""
     page = open_lab(browser, solutions_lab)
-    open_notebook(page, "labs", "03_linear_regression.ipynb")
+    open_notebook(page, "labs", notebook)
     seconds = run_all(page)
-    print(f"lab 03 (solved, instructor lab): Run All took {seconds:.1f} s")
-    shot(page, "04-lab03-instructor")
+    print(f"{notebook} (solved, instructor lab): Run All took {seconds:.1f} s")
+    shot(page, screenshot)
     errors = [(i, err) for i, (_, err) in enumerate(code_cells(page)) if err]
     assert not errors, errors
+    return page
+
+
+def test_instructor_lab03_runs_with_widgets_and_plots(browser, solutions_lab):
+    page = run_solved_lab(browser, solutions_lab, "03_linear_regression.ipynb", "04-lab03-instructor")
     assert page.locator(".jp-NotebookPanel .widget-hprogress, .jp-NotebookPanel .jupyter-widgets").count() > 0
     assert page.locator(".jp-NotebookPanel .jp-RenderedImage img").count() >= 2
     text = page.locator(".jp-NotebookPanel").inner_text()
@@ -206,11 +214,5 @@ def test_instructor_lab03_runs_with_widgets_and_plots(browser, solutions_lab):
 def test_instructor_new_lab11_runs_top_to_bottom(browser, solutions_lab):
     """One of the newer labs (sequence models: RNN/LSTM by hand, BPE, sampling), solved, in
     the instructor's lab: every cell runs in the browser with no error, its plots render."""
-    page = open_lab(browser, solutions_lab)
-    open_notebook(page, "labs", "11_sequence_models.ipynb")
-    seconds = run_all(page)
-    print(f"lab 11 (solved, instructor lab): Run All took {seconds:.1f} s")
-    shot(page, "05-lab11-instructor")
-    errors = [(i, err) for i, (_, err) in enumerate(code_cells(page)) if err]
-    assert not errors, errors
+    page = run_solved_lab(browser, solutions_lab, "11_sequence_models.ipynb", "05-lab11-instructor")
     assert page.locator(".jp-NotebookPanel .jp-RenderedImage img").count() >= 1
