@@ -132,8 +132,47 @@ def _reattach_views(t):
         v.grad_fn, v.requires_grad = fresh.grad_fn, fresh.requires_grad
 
 
+def _in_place_ufunc(t, other, alpha, ufunc, op) -> bool:
+    """The update ``t op= alpha * other`` written straight into ``t``'s memory, when nothing
+    is recorded: what ``W -= lr * W.grad`` under ``no_grad`` costs in NumPy, one pass and no
+    result array (``_run`` would compute ``t - x`` out of place, then copy it in).
+
+    Only for the cases whose result is plainly ``t``'s dtype and shape: a float tensor, and a
+    same-dtype tensor of the same shape (or 0-d), or a Python number. NumPy backend only (its
+    ufuncs handle an ``other`` that overlaps ``t``). Returns False to take the general path.
+    """
+    if not _IN_PLACE_UFUNCS or t._data.dtype.kind != "f":
+        return False
+    if isinstance(other, Tensor):
+        value = other._data
+        if value.dtype != t._data.dtype or (value.shape != t.shape and value.ndim != 0):
+            return False
+    elif type(other) in (float, int):
+        value = other
+    else:
+        return False
+    if _check_target(t, op, _requires_grad(other)):
+        return False                  # recorded: the general path builds the node
+    _check_writable(t, op)
+    if alpha != 1:
+        value = value * alpha
+    try:
+        ufunc(t._data, value, out=t._data)
+    except ValueError as exc:
+        if "read-only" not in str(exc):
+            raise
+        _write(t, t._data, op)        # raises the expand()ed-tensor error
+    bump_version(t)
+    return True
+
+
+_IN_PLACE_UFUNCS = backend.is_numpy
+
+
 # ---------------------------------------------------------------- the ops
 def add_(t, other, alpha=1):
+    if _in_place_ufunc(t, other, alpha, xp.add, "add_"):
+        return t
     from tensorweaver.ops import elementwise as ew
     def compute(x):
         return ew.add(x, other if alpha == 1 else ew.mul(other, alpha))
@@ -141,6 +180,8 @@ def add_(t, other, alpha=1):
 
 
 def sub_(t, other, alpha=1):
+    if _in_place_ufunc(t, other, alpha, xp.subtract, "sub_"):
+        return t
     from tensorweaver.ops import elementwise as ew
     def compute(x):
         return ew.sub(x, other if alpha == 1 else ew.mul(other, alpha))

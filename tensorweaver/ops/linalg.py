@@ -27,6 +27,13 @@ def _check_matmul(a, b, op="matmul"):
         raise TypeError(f"{op}: bool tensors are not supported; convert with .float() or .long()")
 
 
+def _column_major(a) -> bool:
+    """A 2-D NumPy array laid out column by column: the transposed view of a row-major one
+    (``W.T``). cuPyNumeric arrays have no layout a product could follow: False."""
+    flags = getattr(a, "flags", None) if backend.is_numpy else None
+    return flags is not None and flags.f_contiguous and not flags.c_contiguous
+
+
 class MatMul(Function):
     def forward(self, a, b):
         _check_matmul(a, b)
@@ -37,7 +44,16 @@ class MatMul(Function):
         a, b = self.saved_tensors
         need_a, need_b = self.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:        # the common case, without reshaping
-            return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
+            # Each gradient is made in its input's layout (as torch's mm backward does): for
+            # ``x @ W.T`` the gradient of ``W.T`` is column-major, so the transpose's backward
+            # hands ``W`` a row-major gradient, and the update ``W -= lr * W.grad`` runs over
+            # two arrays in one order instead of one of them against the grain.
+            ga = gb = None
+            if need_a:
+                ga = (b @ grad.T).T if _column_major(a) else grad @ b.T
+            if need_b:
+                gb = (grad.T @ a).T if _column_major(b) else a.T @ grad
+            return ga, gb
         # Promote vectors to matrices, then reduce broadcast batch dims back.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
