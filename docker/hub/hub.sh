@@ -225,6 +225,13 @@ collect() {
         "${mounts[@]}" --volume "$out:/out" "$HUB_IMAGE" -c '
             shopt -s nullglob
             labs=("$@")
+            # The engine track (the manifest'"'"'s assignments, labs 10 and 12) grades the
+            # student'"'"'s engine modules too: their engine/ comes along when one of those is
+            # collected (or every lab is).
+            engine=$([[ ${#labs[@]} -eq 0 ]] && echo 1 || python -c "
+import sys
+from tensorweaver.labs.engine_manifest import ASSIGNMENTS
+print(int(any(lab in ASSIGNMENTS for lab in sys.argv[1:])))" "${labs[@]}")
             for dir in /in/*; do
                 student=${dir##*/}
                 if [[ ${#labs[@]} -gt 0 ]]; then
@@ -237,8 +244,9 @@ collect() {
                     [[ -f $f && $f != *.updated*.ipynb ]] || continue
                     mkdir -p "/out/$student" && cp "$f" "/out/$student/" && n=$((n + 1))
                 done
-                # The engine track (labs 10, 12) grades the student'"'"'s engine modules too.
-                [[ -d $dir/engine && -d /out/$student ]] && cp -r "$dir/engine" "/out/$student/"
+                if [[ $engine == 1 && -d $dir/engine && -d /out/$student ]]; then
+                    cp -r "$dir/engine" "/out/$student/"
+                fi
                 echo "  $student: $n notebook(s)"
             done' collect "$@"
     echo "collected into $out (make autograde SUBMISSIONS=$out)"

@@ -108,6 +108,13 @@ def test_the_instructor_grades_every_workspace(class_hub, tmp_path):
         rows = list(csv.DictReader(f))
     assert {r["student_id"] for r in rows} == set(STUDENTS)
 
+    # An engine-track lab is graded on the student's engine modules: they come along with it.
+    engine_track = tmp_path / "engine-track"
+    class_hub.make("hub-collect", HUB_LABS="10_engine_optim", HUB_SUBMISSIONS=str(engine_track))
+    assert sorted(p.name for p in (engine_track / "alice").iterdir()) == [
+        "10_engine_optim.ipynb", "engine"]
+    assert (engine_track / "alice" / "engine" / "optim" / "sgd.py").is_file()
+
 
 def test_saved_work_survives_hub_stop_and_start(class_hub):
     hub = class_hub.hub
