@@ -1,6 +1,6 @@
 """MLP training step: this engine vs hand-written NumPy vs PyTorch, in one run.
 
-    python bench/mlp_step.py [--threads 1] [--steps 200] [--batch 128]
+    python bench/mlp_step.py [--threads 1] [--steps 200] [--batch 128] [--interleave]
 
 A 784-256-256-10 ReLU MLP, batch 128, float32, cross-entropy, plain SGD. All three
 implementations start from the same weights and use the same BLAS thread count.
@@ -24,6 +24,9 @@ def _parse():
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported")
+    p.add_argument("--interleave", action="store_true",
+                   help="time the implementations in alternating rounds (one repeat each), so that "
+                        "a change in the machine's load hits all of them alike")
     return p.parse_args()
 
 
@@ -178,6 +181,22 @@ def time_steps(step, x, y, steps, warmup, repeats):
     return _median(cpu), _median(wall), loss
 
 
+def time_interleaved(runs, steps, warmup, repeats):
+    """``time_steps`` for several (step, x, y) at once, one repeat of each per round."""
+    for step, x, y in runs:
+        for _ in range(warmup):
+            step(x, y)
+    cpu, wall, loss = [[] for _ in runs], [[] for _ in runs], [None] * len(runs)
+    for _ in range(repeats):
+        for i, (step, x, y) in enumerate(runs):
+            c0, t0 = time.process_time(), time.perf_counter()
+            for _ in range(steps):
+                loss[i] = step(x, y)
+            cpu[i].append((time.process_time() - c0) / steps * 1e3)
+            wall[i].append((time.perf_counter() - t0) / steps * 1e3)
+    return [(_median(c), _median(w), l) for c, w, l in zip(cpu, wall, loss)]
+
+
 def op_overhead(n=10_000, repeats=5):
     """µs per ``a + b`` on 1-element float32 tensors with requires_grad=True."""
     a = tw.tensor([1.0], requires_grad=True)
@@ -199,20 +218,22 @@ def op_overhead(n=10_000, repeats=5):
 def main():
     x, y = make_data(ARGS.batch)
     weights = make_weights()
-    rows = [("hand-written NumPy", *time_steps(NumpyMLP(weights).step, x, y, ARGS.steps, ARGS.warmup, ARGS.repeats)),
-            ("tensorweaver", *time_steps(EngineMLP(weights).step, tw.tensor(x), tw.tensor(y), ARGS.steps,
-                                         ARGS.warmup, ARGS.repeats)),
-            ("tensorweaver, tensor ops", *time_steps(EngineTensorMLP(weights).step, tw.tensor(x), tw.tensor(y),
-                                                     ARGS.steps, ARGS.warmup, ARGS.repeats))]
+    runs = [("hand-written NumPy", NumpyMLP(weights).step, x, y),
+            ("tensorweaver", EngineMLP(weights).step, tw.tensor(x), tw.tensor(y)),
+            ("tensorweaver, tensor ops", EngineTensorMLP(weights).step, tw.tensor(x), tw.tensor(y))]
     try:
         import torch
     except ImportError:
         torch = None
     if torch is not None:
         torch.set_num_threads(ARGS.threads)
-        rows.append((f"PyTorch {torch.__version__}",
-                     *time_steps(TorchMLP(weights, torch).step, torch.from_numpy(x), torch.from_numpy(y),
-                                 ARGS.steps, ARGS.warmup, ARGS.repeats)))
+        runs.append((f"PyTorch {torch.__version__}", TorchMLP(weights, torch).step,
+                     torch.from_numpy(x), torch.from_numpy(y)))
+    if ARGS.interleave:
+        timed = time_interleaved([r[1:] for r in runs], ARGS.steps, ARGS.warmup, ARGS.repeats)
+    else:
+        timed = [time_steps(*r[1:], ARGS.steps, ARGS.warmup, ARGS.repeats) for r in runs]
+    rows = [(r[0], *t) for r, t in zip(runs, timed)]
 
     ours_cpu, ours_wall = rows[1][1], rows[1][2]
     print(f"# MLP {'-'.join(map(str, SIZES))} step, batch {ARGS.batch}, float32, SGD")
