@@ -608,7 +608,7 @@ def synthetic_digits(n=512):
     return x, (x @ teacher).argmax(dim=1)
 
 
-def train_200_steps(model, image_shape, dtype):
+def train_steps(model, image_shape, dtype, steps):
     """The labs' loop: DataLoader (seeded shuffling), CrossEntropyLoss, Adam(3e-3), batch 32."""
     from tensorweaver.utils.data import DataLoader, TensorDataset
     x, y = synthetic_digits()
@@ -619,14 +619,14 @@ def train_200_steps(model, image_shape, dtype):
     opt = tw.optim.Adam(model.parameters(), lr=3e-3)
     loss_fn = nn.CrossEntropyLoss()
     losses = []
-    while len(losses) < 200:
+    while len(losses) < steps:
         for xb, yb in loader:
             loss = loss_fn(model(xb), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
             losses.append(loss.item())
-            if len(losses) == 200:
+            if len(losses) == steps:
                 break
     model.eval()
     with tw.no_grad():
@@ -638,7 +638,7 @@ def train_200_steps(model, image_shape, dtype):
 
 @case("training.lab_mlp_adam_200_steps", dtypes=("float32",), training=True)
 def lab_mlp_training(dtype):
-    return train_200_steps(LabMLP(), (64,), dtype)
+    return train_steps(LabMLP(), (64,), dtype, 200)
 
 
 #: Not comparable across backends, by construction: a convolution bias directly followed
@@ -650,9 +650,11 @@ def lab_mlp_training(dtype):
 CNN_UNDETERMINED = ("param.0.bias", "param.4.bias", "buffer.1.running_mean", "buffer.5.running_mean")
 
 
+# 200 steps: after 100 the training accuracy still differed by 7 of 512 predictions between
+# the backends (images near the decision boundary mid-training); after 200 they agree.
 @case("training.lab_cnn_adam_200_steps", dtypes=("float32",), training=True)
 def lab_cnn_training(dtype):
-    result = train_200_steps(lab_cnn(), (1, 8, 8), dtype)
+    result = train_steps(lab_cnn(), (1, 8, 8), dtype, 200)
     return {k: v for k, v in result.items() if k not in CNN_UNDETERMINED}
 
 
@@ -848,7 +850,8 @@ import parity_cases_scattering  # noqa: E402,F401  (scatter_reduce, *_scatter, u
 
 @case("optim.LBFGS_strong_wolfe")
 def lbfgs(dtype):
-    """LBFGS needs a closure (it re-evaluates the loss): 5 steps of a small regression."""
+    """LBFGS needs a closure (it re-evaluates the loss): 3 steps of a small regression (each
+    up to 5 inner iterations with line-search evaluations: many small ops, slow on Legate)."""
     model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
     if dtype == "float64":
         model.double()
@@ -860,6 +863,6 @@ def lbfgs(dtype):
         loss = nn.functional.mse_loss(model(x), y)
         loss.backward()
         return loss
-    losses = [float(opt.step(closure)) for _ in range(5)]
+    losses = [float(opt.step(closure)) for _ in range(3)]
     return {"loss_curve": np.array(losses, dtype=dtype),
             **{f"param.{k}": v.detach().numpy() for k, v in model.named_parameters()}}
