@@ -32,6 +32,7 @@ UPDATES = {
     "add row (broadcast)": lambda W, g: W.add_(g[0]),               # the general path
     "view of the target": lambda W, g: W[1:].sub_(g[1:]),              # writes through a view
     "add float64 tensor": lambda W, g: W.add_(g.double()),          # another dtype: general path
+    "add_ NumPy-scalar alpha": lambda W, g: W.add_(g, alpha=np.float64(0.1)),   # general path
 }
 
 

@@ -144,8 +144,8 @@ def _in_place_ufunc(t, other, alpha, ufunc, op) -> bool:
     documented to handle an ``other`` whose memory overlaps ``t``'s. Returns False to take
     the general path.
     """
-    if t._data.dtype.kind != "f":
-        return False
+    if t._data.dtype.kind != "f" or type(alpha) not in (int, float):
+        return False                  # (a NumPy scalar alpha would promote: torch's rules apply)
     if isinstance(other, Tensor):
         value = other._data
         if value.dtype != t._data.dtype or (value.shape != t.shape and value.ndim != 0):
