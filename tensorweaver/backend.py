@@ -257,6 +257,28 @@ def as_array(value):
     return value if type(value) is ndarray else xp.asarray(value)
 
 
+def ufunc_into(ufunc, target, value) -> None:
+    """``target[...] = ufunc(target, value)`` in one pass where the backend allows it.
+
+    NumPy's ufuncs write into ``out=`` and handle a ``value`` whose memory overlaps
+    ``target``. cuPyNumeric documents no such promise, so there the result is computed,
+    then written. A read-only ``target`` (an expanded view) raises NumPy's ValueError.
+    """
+    if is_numpy:
+        ufunc(target, value, out=target)
+    else:
+        target[...] = ufunc(target, value)
+
+
+def is_column_major(a) -> bool:
+    """A 2-D array laid out column by column (the transposed view of a row-major one, ``W.T``).
+    cuPyNumeric arrays have no layout a product could follow: always False there."""
+    if not is_numpy:
+        return False
+    flags = a.flags
+    return flags.f_contiguous and not flags.c_contiguous
+
+
 #: cuPyNumeric does not track views (its ``.base`` raises NotImplementedError), so no
 #: array can be told apart from a view of another: all of them answer this one owner.
 #: The engine then copies a gradient rather than risk two buffers sharing memory.

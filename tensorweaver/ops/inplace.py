@@ -139,10 +139,8 @@ def _in_place_ufunc(t, other, alpha, ufunc, op) -> bool:
 
     Only for the cases whose result is plainly ``t``'s dtype and shape: a float tensor, and a
     same-dtype tensor of the same shape (or 0-d), or a Python number. Both backends take this
-    path (the parity suite checks that they run the same Functions); on cuPyNumeric the result
-    is computed, then written, as the general path does, because only NumPy's ufuncs are
-    documented to handle an ``other`` whose memory overlaps ``t``'s. Returns False to take
-    the general path.
+    path (the parity suite checks that they run the same Functions); how the result reaches
+    ``t``'s memory is ``backend.ufunc_into``'s business. Returns False to take the general path.
     """
     if t._data.dtype.kind != "f" or type(alpha) not in (int, float):
         return False                  # (a NumPy scalar alpha would promote: torch's rules apply)
@@ -159,15 +157,12 @@ def _in_place_ufunc(t, other, alpha, ufunc, op) -> bool:
     _check_writable(t, op)
     if alpha != 1:
         value = value * alpha
-    if not backend.is_numpy:
-        _write(t, ufunc(t._data, value), op)
-    else:
-        try:
-            ufunc(t._data, value, out=t._data)
-        except ValueError as exc:
-            if "read-only" not in str(exc):
-                raise
-            _write(t, t._data, op)    # raises the expand()ed-tensor error
+    try:
+        backend.ufunc_into(ufunc, t._data, value)
+    except ValueError as exc:
+        if "read-only" not in str(exc):
+            raise
+        _write(t, t._data, op)        # raises the expand()ed-tensor error
     bump_version(t)
     return True
 

@@ -27,13 +27,6 @@ def _check_matmul(a, b, op="matmul"):
         raise TypeError(f"{op}: bool tensors are not supported; convert with .float() or .long()")
 
 
-def _column_major(a) -> bool:
-    """A 2-D NumPy array laid out column by column: the transposed view of a row-major one
-    (``W.T``). cuPyNumeric arrays have no layout a product could follow: False."""
-    flags = getattr(a, "flags", None) if backend.is_numpy else None
-    return flags is not None and flags.f_contiguous and not flags.c_contiguous
-
-
 class MatMul(Function):
     def forward(self, a, b):
         _check_matmul(a, b)
@@ -50,9 +43,9 @@ class MatMul(Function):
             # two arrays in one order instead of one of them against the grain.
             ga = gb = None
             if need_a:
-                ga = (b @ grad.T).T if _column_major(a) else grad @ b.T
+                ga = (b @ grad.T).T if backend.is_column_major(a) else grad @ b.T
             if need_b:
-                gb = (grad.T @ a).T if _column_major(b) else a.T @ grad
+                gb = (grad.T @ a).T if backend.is_column_major(b) else a.T @ grad
             return ga, gb
         # Promote vectors to matrices, then reduce broadcast batch dims back.
         a2 = a[None, :] if a.ndim == 1 else a
