@@ -111,7 +111,9 @@ class Tensor:
 
     @property
     def T(self):
-        return _shape.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+        # The reversed dims are a permutation by construction: skip permute's checks
+        # (``x @ W.T`` runs this on every layer of every step).
+        return _shape._permute_view(self, (1, 0) if self.ndim == 2 else tuple(range(self.ndim - 1, -1, -1)))
 
     @property
     def mT(self):

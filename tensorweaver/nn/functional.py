@@ -108,9 +108,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
-def _conv2d(input, weight, bias, stride, padding, dilation, groups, activation=None):
-    """``conv2d``, followed by ``activation`` ("relu") in the same graph node (used by
-    ``nn.Sequential`` for a Conv2d followed by a ReLU; see ``ops/conv.py``)."""
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, activation=None, pool=None):
+    """``conv2d``, followed by ``activation`` ("relu") and a max-pool over ``pool`` =
+    (kH, kW) windows (stride == kernel, no padding) in the same graph node (used by
+    ``nn.Sequential`` for a Conv2d followed by a ReLU and/or a MaxPool2d; see
+    ``ops/conv.py``). A pool whose windows do not tile the output runs as its own node."""
     x, unbatched = _batched_4d(input, "conv2d")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must be 4-D (C_out, C_in/groups, kH, kW), got shape {weight.shape}")
@@ -147,10 +149,17 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, activation=N
         raise RuntimeError(f"conv2d: the input of shape {x.shape} is too small for a {kh}x{kw} kernel with "
                            f"dilation {dilation} and padding {pads}: the output would be {oh}x{ow}")
     args = (x, weight) + ((bias,) if bias is not None else (None,))
-    if activation is None:
+    # (A student's copy of ops/conv.py from before the pooled node has no pooled_conv_fits.)
+    fits = getattr(_conv, "pooled_conv_fits", None)
+    fused_pool = pool if pool is not None and fits is not None and fits((oh, ow), pool) else None
+    if fused_pool is not None:
+        out = _conv.Conv2d.apply(*args, stride, pads, dilation, groups, activation, fused_pool)
+    elif activation is None:
         out = _conv.Conv2d.apply(*args, stride, pads, dilation, groups)
     else:
         out = _conv.Conv2d.apply(*args, stride, pads, dilation, groups, activation)
+    if pool is not None and fused_pool is None:
+        out = max_pool2d(out, pool)
     return out.squeeze(0) if unbatched else out
 
 

@@ -217,17 +217,27 @@ class Conv2d(Function):
         self.geometry = (pads, (hp, wp), windows, groups, (oh, ow, width), flat)
         return oh, ow
 
-    def forward(self, x, weight, bias, stride, padding, dilation, groups, activation=None):
+    def forward(self, x, weight, bias, stride, padding, dilation, groups, activation=None, pool=None):
         """``activation="relu"`` returns ``relu(conv(x) + bias)`` as this one node (what
         ``nn.Sequential`` runs for a Conv2d followed by a ReLU): the max is taken on each
-        block while it is in cache, and backward masks the gradient while copying it."""
+        block while it is in cache, and backward masks the gradient while copying it.
+
+        ``pool=(kH, kW)`` then also takes the max over windows that tile the output
+        (a following ``MaxPool2d`` with stride == kernel, no padding or dilation; see
+        ``pooled_conv_fits``): the result is (N, O, OH / kH, OW / kW). On NumPy each
+        block is pooled while it is in cache, so the full-size activation, and in
+        backward its gradient, is never written out.
+        """
         n, c, h, w = x.shape
         o, _, kh, kw = weight.shape
         oh, ow = self.plan(x.shape, weight.shape, stride, padding, dilation, groups)
         width, flat = self.geometry[4][2], self.geometry[5]
         xt = x.transpose((1, 0, 2, 3))                                  # (C, N, H, W)
         w3 = weight.reshape(groups, o // groups, -1)                    # (G, O/G, C/G * kH * kW)
-        out = xp.empty((o, n, oh, ow), dtype=x.dtype)
+        pool_blocks = pool is not None and backend.is_numpy
+        out = None if pool_blocks else xp.empty((o, n, oh, ow), dtype=x.dtype)
+        if pool_blocks:
+            pooled = _PooledOutput(pool, (o, n, oh, ow), x.dtype)
         kept = self._keep_columns(x.shape, x.dtype)
         for s, e in _blocks(n, c * kh * kw * oh * width):
             cols = self._columns(xt[:, s:e], None if kept is None else kept[:, :, s:e])
@@ -237,13 +247,26 @@ class Conv2d(Function):
                 block = block if bias is None else block + bias[:, None, None, None]
                 out[:, s:e] = block if activation is None else xp.maximum(block, 0)
                 continue
-            dst = out[:, s:e]
+            if pool_blocks:      # the block's activation goes to a scratch buffer, pooled from there
+                dst = scratch("activation", (o, e - s, oh, ow), x.dtype)
+                if dst is None:
+                    dst = xp.empty((o, e - s, oh, ow), dtype=x.dtype)
+            else:
+                dst = out[:, s:e]
             if bias is None:
                 dst[...] = block
             else:                    # bias added while copying out: one pass, not two
                 xp.add(block, bias[:, None, None, None], out=dst)
             if activation is not None:
                 xp.maximum(dst, 0, out=dst)
+            if pool_blocks:
+                pooled.take(dst, s, e)
+        if pool is not None and not pool_blocks:
+            pooled = _PooledOutput(pool, out.shape, x.dtype)
+            pooled.take(out, 0, n)
+        if pool is not None:
+            out = pooled.values
+            self.pooled = pooled if grad_mode._enabled[0] else None
         result = out.transpose((1, 0, 2, 3))
         if activation is None:
             self.save_for_backward(x, weight)
@@ -270,6 +293,8 @@ class Conv2d(Function):
         buf[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w] = xb
         return buf
 
+    # The fused max-pool's values and offsets (a ``_PooledOutput``), or None.
+    pooled = None
     # Kept columns: (C, K, N, OH * width) NumPy buffer from ``pool_take``, or None.
     kept_columns = None
     _kept_finalizer = None
@@ -293,6 +318,7 @@ class Conv2d(Function):
 
     def release(self):
         super().release()
+        self.pooled = None
         if self._kept_finalizer is not None:
             self.kept_columns = None
             self._kept_finalizer()          # returns the buffer to the pool, once
@@ -326,6 +352,14 @@ class Conv2d(Function):
         need_x, need_w = self.needs_input_grad[:2]
         need_b = self.needs_input_grad[2]
         xt = x.transpose((1, 0, 2, 3))
+        # A fused max-pool routes the gradient to each window's maximum block by block
+        # (NumPy, stride 1), else for the whole gradient first.
+        pooled = self.pooled
+        pool_blocks = pooled is not None and flat and backend.is_numpy
+        if pooled is not None and not pool_blocks:
+            if relu_out is not None:
+                grad, relu_out = grad * (relu_out > 0), None
+            grad = pooled.route(grad.transpose((1, 0, 2, 3)), 0, n).transpose((1, 0, 2, 3))
         # The fused ReLU's mask is applied block by block while the gradient is copied
         # (NumPy, stride 1), else to the whole gradient first.
         mask_blocks = relu_out is not None and flat and backend.is_numpy
@@ -350,7 +384,10 @@ class Conv2d(Function):
                     gblock = xp.zeros((o, e - s, oh, width), dtype=grad.dtype)
                 else:
                     gblock[..., ow:] = 0
-                if mask_blocks:
+                if pool_blocks:
+                    gp = g4[:, s:e] * (r4[:, s:e] > 0) if mask_blocks else g4[:, s:e]
+                    pooled.route(gp, s, e, out=gblock[..., :ow])
+                elif mask_blocks:
                     xp.multiply(g4[:, s:e], r4[:, s:e] > 0, out=gblock[..., :ow])
                 else:
                     gblock[..., :ow] = g4[:, s:e]
@@ -387,6 +424,57 @@ class Conv2d(Function):
         if need_b and not flat:
             gb = g4.sum(axis=(1, 2, 3))
         return ((gx.transpose((1, 0, 2, 3)) if need_x else None), (gw.reshape(weight.shape) if need_w else None), gb)
+
+
+def pooled_conv_fits(out_hw, kernel):
+    """Whether max-pooling windows ``kernel`` (stride == kernel, no padding or dilation)
+    tile a convolution output of ``out_hw`` exactly, so ``Conv2d`` can pool it itself."""
+    return all(k >= 1 and size % k == 0 for size, k in zip(out_hw, kernel))
+
+
+class _PooledOutput:
+    """The max over (kH, kW) windows that tile a convolution's (O, N, OH, OW) output,
+    filled block of images by block, with where each maximum was: per window, the row
+    of the first row holding it (``row_at``) and per row the first column (``col_at``),
+    int8, which is ``MaxPool2d``'s tiled path and its tie rule (the first one wins; a
+    NaN wins its window, the first NaN if several)."""
+
+    def __init__(self, kernel, shape, dtype):
+        o, n, oh, ow = shape
+        kh, kw = kernel
+        self.kernel = kernel
+        self.values = xp.empty((o, n, oh // kh, ow // kw), dtype=dtype)
+        self.row_at = xp.empty((o, n, oh // kh, ow // kw), dtype=xp.int8)
+        self.col_at = xp.empty((o, n, oh // kh, kh, ow // kw), dtype=xp.int8)
+
+    def take(self, a, s, e):
+        """Pool ``a`` (O, e - s, OH, OW), the activations of images s:e."""
+        from tensorweaver.ops import pooling    # (it imports this module)
+        kh, kw = self.kernel
+        o, nb, oh, ow = a.shape
+        v = a.reshape(o, nb, oh // kh, kh, ow // kw, kw)
+        rows, col_at = pooling._first_max(v, kw, axis=-1)               # (O, nb, PH, kH, PW)
+        best, row_at = pooling._first_max(rows, kh, axis=-2)            # (O, nb, PH, PW)
+        if bool(xp.isnan(best).any()):       # rare: find the offsets again, NaN-aware
+            rows, col_at = pooling._first_max(v, kw, axis=-1, nan_first=True)
+            best, row_at = pooling._first_max(rows, kh, axis=-2, nan_first=True)
+        self.values[:, s:e] = best
+        self.row_at[:, s:e] = row_at
+        self.col_at[:, s:e] = col_at
+
+    def route(self, g, s, e, out=None):
+        """The adjoint of ``take``: ``g`` (O, e - s, PH, PW) placed at each window's
+        maximum, zeros elsewhere, (O, e - s, OH, OW); written into ``out`` (a NumPy view
+        of that shape) when given."""
+        from tensorweaver.ops import pooling
+        kh, kw = self.kernel
+        o, nb, ph, pw = g.shape
+        shape6 = (o, nb, ph, kh, pw, kw)
+        rows = pooling._route(g, self.row_at[:, s:e], kh, axis=-2)       # (O, nb, PH, kH, PW)
+        if out is not None:      # a view, never a copy: the values must land in ``out``
+            pooling._route(rows, self.col_at[:, s:e], kw, axis=-1, out=xp.reshape(out, shape6, copy=False))
+            return out
+        return pooling._route(rows, self.col_at[:, s:e], kw, axis=-1).reshape(o, nb, ph * kh, pw * kw)
 
 
 def _group_matmul(a, b, name=None):

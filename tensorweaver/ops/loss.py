@@ -40,6 +40,15 @@ def _row_scale(grad, reduction, denom):
     return grad / denom if reduction == "mean" else grad
 
 
+def _all_class_indices(target, n_classes, ignore_index):
+    """Whether every target is a class index in [0, C) and none can be ``ignore_index``:
+    two reductions instead of the masks the general path builds (which also says which
+    target is out of range when one is)."""
+    if target.shape[0] == 0 or 0 <= ignore_index < n_classes:
+        return False
+    return int(target.min()) >= 0 and int(target.max()) < n_classes
+
+
 def check_targets(target, valid, n_classes):
     """Class indices must lie in [0, C) unless they are the ignore_index."""
     bad = valid & ((target < 0) | (target >= n_classes))
@@ -59,6 +68,13 @@ class CrossEntropy(Function):
 
     def forward(self, x, target, weight, ignore_index, reduction, label_smoothing):
         m, c = x.shape
+        if weight is None and not label_smoothing and _all_class_indices(target, c, ignore_index):
+            # The common case (every target a class, no weights, no smoothing) in a few
+            # passes: the mean of -logp[y]. (w_y and valid are then all ones; not saved.)
+            logp = _log_softmax(x)
+            self.save_for_backward(logp, target, None, None, None)
+            self.reduction, self.ls, self.denom = reduction, 0.0, m
+            return _reduce(-logp[xp.arange(m), target], reduction, m)
         valid = target != ignore_index
         check_targets(target, valid, c)
         safe = xp.where(valid, target, 0)
@@ -80,6 +96,10 @@ class CrossEntropy(Function):
         m, c = logp.shape
         ls = self.ls
         scale = _row_scale(grad, self.reduction, self.denom)
+        if w_y is None:                                  # forward's common case: p - onehot
+            gx = xp.exp(logp)
+            gx[xp.arange(m), safe] -= 1
+            return gx * scale, None
         p = xp.exp(logp)
         onehot = safe[:, None] == xp.arange(c)
         # d/dx of (1-ls) * w_y * -logp[y]  is  (1-ls) * w_y * (p - onehot)
@@ -100,6 +120,8 @@ class CrossEntropy(Function):
         logp = _as_log_softmax_of_input(self, logp.data)
         m, c = logp.shape
         ls = self.ls
+        if w_y is None:                                  # forward's common case: no weights
+            w_y = _const(xp.ones(m, dtype=logp.dtype))
         scale = _row_scale_t(grad, self.reduction, self.denom)
         onehot = _const((safe.data[:, None] == xp.arange(c)).astype(logp.dtype))
         gx = _const(((1 - ls) * w_y.data)[:, None]) * (logp.exp() - onehot)

@@ -146,14 +146,16 @@ def _take(a, k, axis):
     return a[..., k] if axis == -1 else a[..., k, :]
 
 
-def _first_max(a, size, axis):
+def _first_max(a, size, axis, nan_first=False):
     """Max of ``a`` over ``axis`` (-1 or -2, of length ``size``) and, as int8, the first
-    offset holding it."""
+    offset holding it; with ``nan_first``, the first NaN's offset where there is one."""
     best = _take(a, 0, axis)
     at = None
     for k in range(1, size):
         cand = _take(a, k, axis)
         better = cand > best                  # strict: an equal later value loses (first hit)
+        if nan_first:                         # (the max below is NaN from the first NaN on)
+            better |= xp.isnan(cand) & ~xp.isnan(best)
         best = xp.maximum(best, cand)
         if at is None:   # offset 1 where better, else 0: the bool's bytes, read as int8 on NumPy
             at = better.view(xp.int8) if backend.is_numpy else better.astype(xp.int8)
@@ -165,14 +167,15 @@ def _first_max(a, size, axis):
     return best, at
 
 
-def _route(g, at, size, axis):
+def _route(g, at, size, axis, out=None):
     """The adjoint of ``_first_max``: ``g`` placed at offset ``at`` of a new ``axis`` of
-    length ``size``, zeros elsewhere."""
+    length ``size``, zeros elsewhere (written into ``out`` when given; NumPy)."""
     axis = g.ndim + 1 + axis if axis == -1 else g.ndim - 1       # of the result
     if not backend.is_numpy:
         return xp.stack([g * (at == k) for k in range(size)], axis=axis)
     # Each offset's share is written straight into its (strided) place: no stack copy.
-    out = xp.empty(g.shape[:axis] + (size,) + g.shape[axis:], dtype=g.dtype)
+    if out is None:
+        out = xp.empty(g.shape[:axis] + (size,) + g.shape[axis:], dtype=g.dtype)
     for k in range(size):
         xp.multiply(g, at == k, out=out[(slice(None),) * axis + (k,)])
     return out

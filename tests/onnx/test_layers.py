@@ -142,6 +142,11 @@ def test_layers_map_to_their_onnx_ops(roundtrip):
     assert types(nn.Conv2d(3, 4, 3), lambda n: x(n, 3, 6, 6)) == ["Conv"]
     # nn.Sequential runs Conv2d + ReLU as one node; the export still shows both ops.
     assert types(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), lambda n: x(n, 3, 6, 6)) == ["Conv", "Relu"]
+    # ... and so are Conv2d (+ ReLU) + a tiling MaxPool2d.
+    assert types(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2)),
+                 lambda n: x(n, 3, 6, 6)) == ["Conv", "Relu", "MaxPool"]
+    assert types(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d((2, 3))),
+                 lambda n: x(n, 3, 6, 6)) == ["Conv", "MaxPool"]
     assert types(nn.MaxPool2d(2), lambda n: x(n, 3, 6, 6)) == ["MaxPool"]
     assert types(nn.AvgPool2d(2), lambda n: x(n, 3, 6, 6)) == ["AveragePool"]
     assert types(nn.AdaptiveAvgPool2d(1), lambda n: x(n, 3, 6, 6)) == ["GlobalAveragePool"]

@@ -403,6 +403,12 @@ layer("Conv2d_groups_nobias", lambda: nn.Conv2d(4, 6, 3, groups=2, bias=False, p
 # gradient block by block; other strides mask it whole).
 layer("Conv2d_relu_fused", lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()), images())
 layer("Conv2d_relu_fused_stride2", lambda: nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.ReLU()), images(h=9))
+# ... and a Conv2d (+ ReLU) followed by a MaxPool2d whose windows tile its output also
+# pools in that node (NumPy: block by block for stride 1; cuPyNumeric: the whole output).
+layer("Conv2d_relu_maxpool_fused", lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
+      images(h=8))
+layer("Conv2d_maxpool_fused_stride2", lambda: nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.MaxPool2d(2)),
+      images(h=8, w=8))
 layer("MaxPool2d", lambda: nn.MaxPool2d(2), images())
 layer("MaxPool2d_stride_pad_ceil", lambda: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), images(h=8, w=7))
 layer("AvgPool2d", lambda: nn.AvgPool2d(2), images())

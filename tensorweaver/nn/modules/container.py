@@ -7,10 +7,24 @@ from collections import OrderedDict
 from tensorweaver.nn.modules.activation import ReLU as _ReLU
 from tensorweaver.nn.modules.conv import Conv2d as _Conv2d
 from tensorweaver.nn.modules.module import Module
+from tensorweaver.nn.modules.pooling import MaxPool2d as _MaxPool2d
 
 
 def _has_hooks(module):
     return bool(module._forward_pre_hooks or module._forward_hooks)
+
+
+def _tiling_pool_kernel(module):
+    """(kH, kW) when ``module`` is a plain ``MaxPool2d`` whose windows could be fused
+    into the convolution before it (stride == kernel, no padding, dilation or ceil_mode,
+    no indices returned, no hooks), else None."""
+    if type(module) is not _MaxPool2d or _has_hooks(module) or module.return_indices or module.ceil_mode:
+        return None
+    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # noqa: E731
+    kernel = pair(module.kernel_size)
+    if pair(module.stride) != kernel or pair(module.padding) != (0, 0) or pair(module.dilation) != (1, 1):
+        return None
+    return kernel if all(type(k) is int and k >= 1 for k in kernel) else None
 
 
 def _index(idx, n, kind):
@@ -95,21 +109,28 @@ class Sequential(Module):
         return input
 
     def _forward_fusing(self, input):
-        # A Conv2d whose output goes straight into a ReLU runs as one node, conv + bias +
-        # ReLU (see ops/conv.py): the intermediate result is never seen by anyone, so
-        # this saves the ReLU's passes over memory and changes nothing else. Modules with
-        # hooks (which could see it) and subclasses run one by one, as written.
+        # A Conv2d whose output goes straight into a ReLU, a tiling MaxPool2d, or both,
+        # runs as one node, conv + bias (+ ReLU) (+ max-pool) (see ops/conv.py): the
+        # intermediate results are never seen by anyone, so this saves their passes over
+        # memory and changes nothing else. Modules with hooks (which could see them) and
+        # subclasses run one by one, as written.
         modules = list(self._modules.values())
         i, n = 0, len(modules)
         while i < n:
             module = modules[i]
-            if (i + 1 < n and type(module) is _Conv2d and type(modules[i + 1]) is _ReLU
-                    and not _has_hooks(module) and not _has_hooks(modules[i + 1])):
-                input = module._forward(input, "relu")
-                i += 2
-            else:
+            if type(module) is not _Conv2d or _has_hooks(module):
                 input = module(input)
                 i += 1
+                continue
+            j = i + 1
+            activation = None
+            if j < n and type(modules[j]) is _ReLU and not _has_hooks(modules[j]):
+                activation, j = "relu", j + 1
+            pool = _tiling_pool_kernel(modules[j]) if j < n else None
+            if pool is not None:
+                j += 1
+            input = module(input) if j == i + 1 else module._forward(input, activation, pool)
+            i = j
         return input
 
 

@@ -84,8 +84,9 @@ class Conv2d(Module):
     def forward(self, input):
         return self._forward(input)
 
-    def _forward(self, input, activation=None):
-        """``forward``, with ``activation`` ("relu") applied in the same node (``nn.Sequential``)."""
+    def _forward(self, input, activation=None, pool=None):
+        """``forward``, with ``activation`` ("relu") and a tiling max-pool over ``pool``
+        windows applied in the same node (``nn.Sequential``)."""
         padding = self.padding
         if self.padding_mode != "zeros":     # pad explicitly (F.pad), then convolve without padding
             from tensorweaver.nn.modules.conv_family import mode_padding
@@ -94,7 +95,7 @@ class Conv2d(Module):
                 input = F.pad(input, widths, mode=self.padding_mode)
             padding = 0
         return F._conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups,
-                         activation)
+                         activation, pool)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -13,5 +13,8 @@ def conv2d(g, n):
     y = g.op("Conv", n.input(0), n.input(1), n.input(2),
              kernel_shape=list(n.in_shape(1)[2:]), strides=list(stride),
              pads=[top, left, bottom, right], dilations=list(dilation), group=groups)
-    activation = n.args[7] if len(n.args) > 7 else None     # conv + ReLU run as one node
-    return y if activation is None else g.op("Relu", y)
+    # Conv + ReLU (+ a tiling max-pool) run as one node (nn.Sequential); ONNX has them apart.
+    activation = n.args[7] if len(n.args) > 7 else None
+    pool = n.args[8] if len(n.args) > 8 else None
+    y = y if activation is None else g.op("Relu", y)
+    return y if pool is None else g.op("MaxPool", y, kernel_shape=list(pool), strides=list(pool))
