@@ -52,6 +52,19 @@ def test_no_grad_ops_are_seen_and_hooks_are_removed():
     assert len(events) == 2
 
 
+def test_in_place_updates_under_no_grad_are_seen():
+    # ``W -= lr * W.grad`` has a one-pass path when nothing watches; the profiler must still see it.
+    w = tw.ones(3, requires_grad=True)
+    w.grad = tw.full((3,), 2.0)
+    before, after, events, _ = _recorder()
+    with tw.no_grad(), op_hooks(before, after):
+        w -= 0.5 * w.grad
+        w.add_(w.grad, alpha=-0.25)
+    assert [e[:2] for e in events] == [("Mul", "forward"), ("Sub", "forward"), ("Mul", "forward"),
+                                       ("Add", "forward")]
+    np.testing.assert_allclose(w.detach().numpy(), [-0.5, -0.5, -0.5])
+
+
 def test_hooks_removed_after_an_error_and_either_may_be_none():
     seen = []
     with pytest.raises(ValueError):

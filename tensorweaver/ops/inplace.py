@@ -21,6 +21,7 @@ from __future__ import annotations
 import weakref
 
 from tensorweaver import backend, dtypes, random
+from tensorweaver.autograd import function as _function
 from tensorweaver.autograd.function import Function, _counter
 from tensorweaver.autograd.grad_mode import _enabled as _grad_enabled
 from tensorweaver.autograd.grad_mode import enable_grad as _enable_grad
@@ -144,6 +145,8 @@ def _in_place_ufunc(t, other, alpha, ufunc, op) -> bool:
     """
     if t._data.dtype.kind != "f" or type(alpha) not in (int, float):
         return False                  # (a NumPy scalar alpha would promote: torch's rules apply)
+    if _function._watching[0] or _function._trace_hook[0] is not None:
+        return False                  # the profiler, anomaly mode or a tracer sees every op: run it as one
     if isinstance(other, Tensor):
         value = other._data
         if value.dtype != t._data.dtype or (value.shape != t.shape and value.ndim != 0):
