@@ -70,7 +70,7 @@ class CrossEntropy(Function):
         m, c = x.shape
         if weight is None and not label_smoothing and _all_class_indices(target, c, ignore_index):
             # The common case (every target a class, no weights, no smoothing) in a few
-            # passes: the mean of -logp[y]. (w_y and valid are then all ones; not saved.)
+            # passes: the mean of -logp[y]. (w_y and valid are then all ones: not saved.)
             logp = _log_softmax(x)
             self.save_for_backward(logp, target, None, None, None)
             self.reduction, self.ls, self.denom = reduction, 0.0, m
@@ -87,7 +87,9 @@ class CrossEntropy(Function):
         if label_smoothing > 0:
             smooth = -(logp * weight).sum(axis=1) if weight is not None else -logp.sum(axis=1)
             per_item = (1 - label_smoothing) * per_item + (label_smoothing / c) * (smooth * valid)
-        self.save_for_backward(logp, safe, w_y, valid, weight)
+        # The targets themselves, not ``safe``: their version is then checked at backward,
+        # as torch does (an ignored row's gradient is 0 through w_y whatever its target).
+        self.save_for_backward(logp, target, w_y, valid, weight)
         self.reduction, self.ls, self.denom = reduction, label_smoothing, denom
         return _reduce(per_item, reduction, denom)
 
