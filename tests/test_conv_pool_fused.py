@@ -12,6 +12,8 @@ from tensorweaver import nn
 from tensorweaver.ops import conv as conv_ops
 from tensorweaver.ops import pooling as pool_ops
 
+from conv_fused_helpers import compare_with_torch  # noqa: E402  (tests/ is on the path)
+
 torch = pytest.importorskip("torch", reason="PyTorch is the test-only oracle")
 pytestmark = pytest.mark.torch
 
@@ -48,16 +50,7 @@ def _input(shape, seed=0):
 
 
 def _compare(ours, ref, x, seed=0):
-    xo, xr = tw.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    yo, yr = ours(xo), ref(xr)
-    g = np.random.default_rng(seed + 1).standard_normal(tuple(yr.shape))
-    yo.backward(tw.tensor(g))
-    yr.backward(torch.tensor(g))
-    np.testing.assert_allclose(yo.detach().numpy(), yr.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(xo.grad.numpy(), xr.grad.numpy(), rtol=1e-10, atol=1e-12)
-    for p, q in zip(ours.parameters(), ref.parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-10, atol=1e-12)
-    return yo
+    return compare_with_torch(torch, ours, ref, x, seed)
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -10,6 +10,8 @@ from tensorweaver import nn
 from tensorweaver.ops import conv as conv_ops
 from tensorweaver.ops import elementwise
 
+from conv_fused_helpers import compare_with_torch  # noqa: E402  (tests/ is on the path)
+
 torch = pytest.importorskip("torch", reason="PyTorch is the test-only oracle")
 pytestmark = pytest.mark.torch
 
@@ -33,19 +35,9 @@ def _models(case, inplace=False):
 
 
 def _run(ours, ref, shape, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape)
+    x = np.random.default_rng(seed).standard_normal(shape)
     x[..., 0, :] = 0.0                     # some outputs exactly at the ReLU's kink
-    xo, xr = tw.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    yo, yr = ours(xo), ref(xr)
-    g = rng.standard_normal(tuple(yr.shape))
-    yo.backward(tw.tensor(g))
-    yr.backward(torch.tensor(g))
-    np.testing.assert_allclose(yo.detach().numpy(), yr.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(xo.grad.numpy(), xr.grad.numpy(), rtol=1e-10, atol=1e-12)
-    for p, q in zip(ours.parameters(), ref.parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-10, atol=1e-12)
-    return yo
+    return compare_with_torch(torch, ours, ref, x, seed)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['kw']}-{len(c['shape'])}d")
