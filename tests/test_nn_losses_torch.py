@@ -81,14 +81,15 @@ def test_cross_entropy_custom_ignore_index_spatial_and_1d(reduction):
     compare(ours, theirs, rng.normal(size=6), np.array(4))
 
 
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
 @pytest.mark.parametrize("kind", ["plain", "weighted", "ignored_target"])
-def test_cross_entropy_targets_changed_in_place_refuse_backward_like_torch(kind):
+def test_targets_changed_in_place_refuse_backward_like_torch(loss, kind):
     # torch saves the targets: changing them in place before backward is refused, on every path.
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 3))
     y = np.array([0, 1, 2, -100 if kind == "ignored_target" else 1])
     w = np.array([1.0, 2.0, 0.5]) if kind == "weighted" else None
-    for lib, fn in ((tw, F.cross_entropy), (torch, torch.nn.functional.cross_entropy)):
+    for lib, fn in ((tw, getattr(F, loss)), (torch, getattr(torch.nn.functional, loss))):
         xt = lib.tensor(x, requires_grad=True)
         yt = lib.tensor(y)
         loss = fn(xt, yt, weight=None if w is None else lib.tensor(w))

@@ -176,7 +176,7 @@ class NLLLoss(Function):
         w_y = (weight[safe] if weight is not None else xp.ones(m, dtype=x.dtype)) * valid
         per_item = -w_y * x[xp.arange(m), safe]
         denom = w_y.sum()
-        self.save_for_backward(safe, w_y)
+        self.save_for_backward(target, w_y)      # (the targets: their version is checked, as torch)
         self.reduction, self.denom, self.c = reduction, denom, c
         return _reduce(per_item, reduction, denom)
 
