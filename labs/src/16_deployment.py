@@ -305,7 +305,10 @@ def engine_fn(model, x):
     return run
 
 
-ENGINE_REPEATS = 3 if quick() else 10     # the engine's forward is slow (on Legate's CPU mode, very)
+# How many timed calls per engine measurement. On NumPy a forward pass takes a few ms, so 31
+# calls are cheap and their median holds still when other programs share the machine; on
+# Legate's CPU mode every operation is a task and a forward pass is slow, so fewer.
+ENGINE_REPEATS = 31 if backend.name == "numpy" else (3 if quick() else 10)
 x_small, x_small_host = x_test[:64], x_host[:64]
 sessions = {(name, opt): ort_session(path, optimize=opt)
             for name, path in (("eval", cnn_path), ("folded", folded_path)) for opt in (False, True)}
@@ -883,21 +886,34 @@ def engine_logits(model, reshape=None):
     return run
 
 
+def gated(baseline, candidate, x, y, max_slowdown, repeats, attempts=3):
+    """deployment_gate, timed again (up to `attempts` times in all) while only its latency fails.
+
+    A real slowdown fails every attempt; a burst of load from another program rarely lasts
+    that long. Accuracy is the same on every attempt, so it is never the reason to retry.
+    """
+    for attempt in range(1, attempts + 1):
+        r = deployment_gate(baseline, candidate, x, y, max_slowdown=max_slowdown, repeats=repeats)
+        if r["candidate_ms"] <= max_slowdown * r["baseline_ms"]:
+            break
+    return {**r, "attempts": attempt}
+
+
 cnn_int8_session = ort_session(cnn_int8)
 gates = {
-    "fold (engine)": deployment_gate(engine_logits(cnn), engine_logits(folded), x_host[:120], y_host[:120],
-                                     max_slowdown=1.5, repeats=ENGINE_REPEATS),
-    "int8 CNN (static)": deployment_gate(lambda x: ort_logits(sessions["eval", True], x),
-                                         lambda x: ort_logits(cnn_int8_session, x), x_host, y_host,
-                                         max_slowdown=5.0, repeats=31),
-    "int8 Transformer (dynamic)": deployment_gate(lambda x: ort_logits(tf_sessions["float"], x),
-                                                  lambda x: ort_logits(tf_sessions["int8"], x), rows_host, y_host,
-                                                  max_slowdown=3.0, repeats=31),
+    "fold (engine)": gated(engine_logits(cnn), engine_logits(folded), x_host[:120], y_host[:120],
+                           max_slowdown=1.5, repeats=ENGINE_REPEATS),
+    "int8 CNN (static)": gated(lambda x: ort_logits(sessions["eval", True], x),
+                               lambda x: ort_logits(cnn_int8_session, x), x_host, y_host,
+                               max_slowdown=5.0, repeats=31),
+    "int8 Transformer (dynamic)": gated(lambda x: ort_logits(tf_sessions["float"], x),
+                                        lambda x: ort_logits(tf_sessions["int8"], x), rows_host, y_host,
+                                        max_slowdown=3.0, repeats=31),
 }
-print(f"{'step':<28} {'acc before':>10} {'acc after':>10} {'ms before':>10} {'ms after':>10}  passed")
+print(f"{'step':<28} {'acc before':>10} {'acc after':>10} {'ms before':>10} {'ms after':>10}  passed (attempts)")
 for step, r in gates.items():
     print(f"{step:<28} {r['baseline_accuracy']:>10.3f} {r['candidate_accuracy']:>10.3f} "
-          f"{r['baseline_ms']:>10.2f} {r['candidate_ms']:>10.2f}  {r['passed']}")
+          f"{r['baseline_ms']:>10.2f} {r['candidate_ms']:>10.2f}  {r['passed']} ({r['attempts']})")
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
 names = list(gates)
@@ -913,8 +929,9 @@ plt.tight_layout()
 plt.show()
 
 # Accuracy is a property of the model: always checked. A latency verdict is only as good as
-# the machine it was measured on: with more runnable programs than cores (the load average),
-# every timing is mostly waiting, so it is reported but not asserted.
+# the machine it was measured on: `gated` timed a failing step again, and with more runnable
+# programs than cores (the load average) every timing is mostly waiting, so it is reported
+# but not asserted.
 busy = os.getloadavg()[0] > (os.cpu_count() or 1)
 for step, r in gates.items():
     assert r["candidate_accuracy"] >= r["baseline_accuracy"] - 0.02, (step, r)
