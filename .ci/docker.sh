@@ -21,8 +21,8 @@
 #   3. make build-gpu, make test, make onnx, make test-gpu: the suites inside the containers
 #      (test-gpu is CI's one full op parity run; its table must match bench/PARITY.md). It
 #      runs beside the checks of steps 2-4 (mostly one core each), its log printed at the end.
-#   4. The container tests (pytest -m container) against those images; the real-browser
-#      tests among them run after test-gpu, on its core.
+#   4. The container tests (pytest -m container, the real-browser test included) against
+#      those images.
 #   5. .ci/hub.sh: a class's JupyterHub on these images (tests/hub, bench/hub_load.py).
 #   6. Stop the lab and the dockerd this script (or its `images` run) started, by PID, even
 #      on failure.
@@ -199,27 +199,10 @@ quickstart_lab() {
     make --no-print-directory lab-stop
 }
 
-# The venv the container and browser tests run from: Playwright; the browser is Debian's.
-test_venv() {
-    make --no-print-directory venv-test
-    .venv/bin/python -m pip install -q -e '.[browser]'
-}
-
 container_tests() {
-    .venv/bin/python -m pytest -m container --ignore=tests/container/test_browser.py $PYTEST_ARGS
-}
-
-# The real-browser tests (REQUIRE_BROWSER=1: a missing browser fails, never skips). Their
-# labs run under their own container names and free ports, so they may overlap any check.
-browser_tests() {
-    REQUIRE_BROWSER=1 .venv/bin/python -m pytest -m container tests/container/test_browser.py $PYTEST_ARGS
-}
-
-# `after PID CMD...`: CMD once process PID has ended (a sibling, so `wait` cannot be used).
-after() {
-    local pid=$1; shift
-    while kill -0 "$pid" 2>/dev/null; do sleep 5; done
-    "$@"
+    make --no-print-directory venv-test
+    .venv/bin/python -m pip install -q -e '.[browser]'      # Playwright; the browser is Debian's
+    REQUIRE_BROWSER=1 .venv/bin/python -m pytest -m container $PYTEST_ARGS
 }
 
 # The full op parity suite in the GPU image; its table comes back to build/parity-gpu/ and
@@ -251,18 +234,13 @@ checks() {
     mkdir -p build
     # The op parity suite is mostly one Legate process on one core (its NumPy side finishes
     # early), and so are most of the checks below: it runs beside them, on the other core.
-    # It ends about six minutes before `make test` does, so the browser tests (about three
-    # minutes) follow it there rather than wait their turn on the first core. The hub waits
-    # for both (ten servers starting at once need both cores).
+    # The hub waits for it (ten servers starting at once need both cores).
     check_bg test-gpu test_gpu
-    check test-venv test_venv
-    check_bg browser after "${BG_PID[test-gpu]}" browser_tests
     check quickstart-lab quickstart_lab                # Quick start, command 2
     check container-tests container_tests
     check test make --no-print-directory test           # Quick start, command 3
     check onnx make --no-print-directory onnx
     check_wait test-gpu
-    check_wait browser
     check hub bash .ci/hub.sh                           # a class on JupyterHub (tests/hub, bench)
     echo "::: image sizes"
     image_sizes
