@@ -92,10 +92,10 @@ def test_targets_changed_in_place_refuse_backward_like_torch(loss, kind):
     for lib, fn in ((tw, getattr(F, loss)), (torch, getattr(torch.nn.functional, loss))):
         xt = lib.tensor(x, requires_grad=True)
         yt = lib.tensor(y)
-        loss = fn(xt, yt, weight=None if w is None else lib.tensor(w))
+        out = fn(xt, yt, weight=None if w is None else lib.tensor(w))
         yt.add_(0)
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-            loss.backward()
+            out.backward()
 
 
 @REDUCTIONS

@@ -94,16 +94,16 @@ class CrossEntropy(Function):
         return _reduce(per_item, reduction, denom)
 
     def backward(self, grad):
-        logp, safe, w_y, valid, weight = self.saved_tensors
+        logp, target, w_y, valid, weight = self.saved_tensors
         m, c = logp.shape
         ls = self.ls
         scale = _row_scale(grad, self.reduction, self.denom)
         if w_y is None:                                  # forward's common case: p - onehot
             gx = xp.exp(logp)
-            gx[xp.arange(m), safe] -= 1
+            gx[xp.arange(m), target] -= 1           # every target is a class here
             return gx * scale, None
         p = xp.exp(logp)
-        onehot = safe[:, None] == xp.arange(c)
+        onehot = target[:, None] == xp.arange(c)
         # d/dx of (1-ls) * w_y * -logp[y]  is  (1-ls) * w_y * (p - onehot)
         nll_w = ((1 - ls) * w_y)[:, None]
         gx = nll_w * (p - onehot)
@@ -116,7 +116,7 @@ class CrossEntropy(Function):
                 gx = gx + v * (weight.sum() * p - weight)
         return gx * scale, None
 
-    def tensor_backward(self, grad, logp, safe, w_y, valid, weight):
+    def tensor_backward(self, grad, logp, target, w_y, valid, weight):
         # logp was computed in forward, so it comes back as a constant: re-attach it to the
         # graph as the output of a log_softmax of the logits (no recomputation).
         logp = _as_log_softmax_of_input(self, logp.data)
@@ -125,7 +125,7 @@ class CrossEntropy(Function):
         if w_y is None:                                  # forward's common case: no weights
             w_y = _const(xp.ones(m, dtype=logp.dtype))
         scale = _row_scale_t(grad, self.reduction, self.denom)
-        onehot = _const((safe.data[:, None] == xp.arange(c)).astype(logp.dtype))
+        onehot = _const((target.data[:, None] == xp.arange(c)).astype(logp.dtype))
         gx = _const(((1 - ls) * w_y.data)[:, None]) * (logp.exp() - onehot)
         if ls > 0:
             v = _const((ls / c) * valid.data[:, None])
@@ -181,14 +181,14 @@ class NLLLoss(Function):
         return _reduce(per_item, reduction, denom)
 
     def backward(self, grad):
-        safe, w_y = self.saved_tensors
+        target, w_y = self.saved_tensors
         scale = _row_scale(grad, self.reduction, self.denom)
-        onehot = safe[:, None] == xp.arange(self.c)
+        onehot = target[:, None] == xp.arange(self.c)
         return xp.where(onehot, -w_y[:, None], xp.zeros((), dtype=w_y.dtype)) * scale, None
 
-    def tensor_backward(self, grad, safe, w_y):
+    def tensor_backward(self, grad, target, w_y):
         scale = _row_scale_t(grad, self.reduction, self.denom)
-        onehot = safe.data[:, None] == xp.arange(self.c)
+        onehot = target.data[:, None] == xp.arange(self.c)
         coef = xp.where(onehot, -w_y.data[:, None], xp.zeros((), dtype=w_y.dtype))
         return _const(coef) * scale, None
 
