@@ -48,6 +48,12 @@ class Tensor:
         self._grad = None
         self._hooks = None
         self._version_counter = None
+        # Read on every backward that reaches a leaf (and `_base`, `_maybe_copy` by its views
+        # and in-place updates): set here, so those reads never take getattr's slow path.
+        self._accumulator = None
+        self._post_accumulate_hooks = None
+        self._base = None
+        self._maybe_copy = False
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -193,7 +199,7 @@ class Tensor:
                     f"backward(): grad can be implicitly created only for scalar outputs, but this "
                     f"tensor has shape {self.shape}. Reduce it first (e.g. .sum() or .mean()) or pass "
                     "gradient=<tensor of the same shape>.")
-            g = xp.ones(self.shape, dtype=self.data.dtype)
+            g = xp.ones(self.shape, dtype=self.data.dtype) if self.shape else xp.array(1, dtype=self.data.dtype)
         else:
             g = gradient.data if isinstance(gradient, Tensor) else _to_backend_array(gradient, self.dtype)
             if tuple(g.shape) != self.shape:
@@ -203,7 +209,7 @@ class Tensor:
         if retain_graph is None:
             retain_graph = create_graph
         if not create_graph and inputs is None:
-            _engine.run_backward(self, g, retain_graph=retain_graph)
+            _engine.run_backward(self, g, retain_graph=retain_graph, own_grad=gradient is None)
             return
         if create_graph:
             g = gradient if isinstance(gradient, Tensor) and gradient.dtype == self.dtype else _make_tensor(g, False, None)

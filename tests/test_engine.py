@@ -81,6 +81,37 @@ def test_gradient_buffers_are_not_shared():
     assert not np.shares_memory(a.grad.data, b.grad.data)
 
 
+@pytest.mark.parametrize("watched", [False, True], ids=["plain walk", "under detect_anomaly"])
+def test_both_walks_give_the_same_unshared_gradients(watched):
+    # backward() has a streamlined walk for the common call and the general one for anomaly
+    # mode and the profiler: the same gradients, the same buffer separation.
+    import contextlib
+    tw.manual_seed(0)
+    x = tw.randn(3, 4, dtype=tw.float64, requires_grad=True)
+    W = tw.randn(5, 4, dtype=tw.float64, requires_grad=True)
+    b = tw.randn(5, dtype=tw.float64, requires_grad=True)
+    with tw.autograd.detect_anomaly() if watched else contextlib.nullcontext():
+        h = x @ W.T + b                  # b's gradient sums over the batch
+        out = (h.relu() + h + x.sum(1, keepdim=True)).sum()
+        out.backward()
+    xn, Wn, bn = (t.detach().numpy() for t in (x, W, b))
+    hn = xn @ Wn.T + bn
+    gh = (hn > 0) + 1.0
+    np.testing.assert_allclose(W.grad.numpy(), gh.T @ xn, rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), gh.sum(0), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), gh @ Wn + 5, rtol=1e-12)
+    grads = [x.grad.data, W.grad.data, b.grad.data]
+    assert not any(np.shares_memory(p, q) for i, p in enumerate(grads) for q in grads[i + 1:])
+
+
+def test_implicit_gradient_of_a_leaf_is_its_own_array():
+    # backward() on a one-element tensor makes the ones itself, and does not copy them again.
+    x = tw.tensor(2.0, requires_grad=True)
+    x.backward()
+    x.backward()
+    assert x.grad.item() == 2.0 and x.grad.dtype == tw.float32
+
+
 def test_user_gradient_is_not_aliased():
     x = tw.tensor([1.0, 2.0], requires_grad=True)
     g = tw.tensor([5.0, 6.0])
@@ -226,3 +257,36 @@ def test_custom_function_needs_input_grad():
     a = tw.tensor([1.0], requires_grad=True)
     out = Scale.apply(a, tw.tensor([2.0]))
     assert out.grad_fn.seen == (True, False)
+
+
+@pytest.mark.parametrize("grad_shape, shape", [
+    ((2, 3, 4), (4,)), ((2, 3, 4), (3, 4)), ((3, 4), ()), ((2, 3, 4), (3, 1)),
+    ((2, 3, 4), (1, 3, 4)), ((2, 3, 4), (2, 1, 4)), ((3,), (1,)), ((3, 4), (3, 4))])
+def test_unbroadcast_sums_a_gradient_back_to_each_broadcast_shape(grad_shape, shape):
+    # The adjoint of broadcasting: what a broadcast operand's gradient must be.
+    from tensorweaver.ops.elementwise import unbroadcast
+    g = np.arange(np.prod(grad_shape), dtype=np.float64).reshape(grad_shape)
+    x = tw.zeros(shape, dtype=tw.float64, requires_grad=True)
+    (x + tw.zeros(grad_shape, dtype=tw.float64)).backward(tw.tensor(g))
+    out = unbroadcast(g, shape)
+    assert isinstance(out, np.ndarray) and out.shape == shape
+    np.testing.assert_array_equal(out, x.grad.numpy())
+    expected = g.sum(axis=tuple(range(len(grad_shape) - len(shape))))
+    expected = expected.sum(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True) if shape else expected
+    np.testing.assert_array_equal(out, expected.reshape(shape))
+
+
+@pytest.mark.parametrize("dtype", [tw.float32, tw.float64, tw.float16])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_scaling_by_a_python_float_outside_the_graph_is_the_plain_product(dtype, shape):
+    # `lr * p.grad` needs no node (nothing to record, nobody watching): the same values and
+    # dtype as the recorded product, in either operand order, and still a node in grad mode.
+    x = tw.arange(1, 1 + int(np.prod(shape)), dtype=dtype).reshape(shape)
+    for out in (0.1 * x, x * 0.1):
+        assert out.grad_fn is None and out.dtype == dtype and out.shape == shape
+        np.testing.assert_array_equal(out.numpy(), (0.1 * x.numpy()).astype(x.numpy().dtype))
+    w = x.clone().requires_grad_(True)
+    y = 0.1 * w
+    assert y.grad_fn is not None and y.grad_fn.name() == "MulBackward0"
+    with tw.no_grad():
+        assert (0.1 * w).grad_fn is None

@@ -190,3 +190,14 @@ def test_loss_weights_are_buffers_like_torch():
 def test_out_of_range_target_is_a_clear_error(fn):
     with pytest.raises(IndexError, match="Target 5 is out of bounds"):
         getattr(F, fn)(tw.randn(2, 5), tw.tensor([1, 5]))
+
+
+@pytest.mark.parametrize("dtype, bad", [(d, bad) for d in (tw.int8, tw.int32, tw.int64) for bad in (-1, -5, 5)]
+                         + [(tw.uint8, 5)])
+def test_negative_or_too_large_target_is_an_error_for_every_integer_dtype(dtype, bad):
+    # The common-case check reads signed targets as unsigned (one max for both ends):
+    # a negative index must still be refused, never wrap around to the last classes.
+    with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+        F.cross_entropy(tw.randn(2, 5), tw.tensor([1, bad], dtype=dtype))
+    ok = F.cross_entropy(tw.randn(2, 5), tw.tensor([4, 0], dtype=dtype))
+    assert np.isfinite(ok.item())

@@ -31,6 +31,9 @@ The same note remembers where each saved input came from in the graph, so that
 """
 from __future__ import annotations
 
+from itertools import repeat
+from operator import is_not as _is_not
+
 from tensorweaver import backend
 from tensorweaver.autograd import anomaly
 from tensorweaver.autograd.grad_mode import _enabled
@@ -79,6 +82,9 @@ _FREED = _Freed()
 _OUTPUT = "output"        # a saved array that is the op's own output
 
 
+_NONES = repeat(None)     # `e is not None` per edge, in C: map(_is_not, edges, _NONES)
+
+
 class _NeedsInputGrad:
     """``fn.needs_input_grad``: per input, does it require grad (torch's
     ``ctx.needs_input_grad``). Computed from ``apply``'s edges on first use and then
@@ -87,7 +93,7 @@ class _NeedsInputGrad:
     def __get__(self, fn, owner=None):
         if fn is None:
             return self
-        value = fn.__dict__["needs_input_grad"] = tuple([e is not None for e in fn._edges])
+        value = fn.__dict__["needs_input_grad"] = tuple(map(_is_not, fn._edges, _NONES))
         return value
 
 
@@ -127,8 +133,11 @@ class Function:
             raise RuntimeError(
                 f"{self.name()}: the saved values were freed by an earlier backward(). "
                 "Pass retain_graph=True to the first backward() to backward through the graph twice.")
-        if self._saved_meta is not None:
-            self._check_versions()
+        meta = self._saved_meta
+        if meta is not None:
+            for _, counter, version, _ in meta:
+                if counter[0] != version:
+                    self._check_versions()     # raises, naming the stale value
         return self._saved
 
     def _check_versions(self) -> None:

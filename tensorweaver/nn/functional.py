@@ -443,6 +443,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if not isinstance(target, Tensor):
         target = Tensor(target)
+    if (weight is None and len(input.shape) == 2 and target.shape == input.shape[:1]
+            and target._data.dtype.kind in "iu"):
+        # The common call, (N, C) logits against (N,) class indices: no reshaping to do.
+        return _loss.CrossEntropy.apply(input, target, None, ignore_index, reduction, label_smoothing)
     if target.shape == input.shape and input.ndim >= 1 and target.dtype.kind == "f":
         c = input.shape[0] if input.ndim == 1 else input.shape[1]
         if ignore_index >= 0:

@@ -9,17 +9,25 @@ from __future__ import annotations
 import math
 
 from tensorweaver import backend, dtypes
+from tensorweaver.autograd import function as _fn
 from tensorweaver.autograd.function import Function
+from tensorweaver.autograd.grad_mode import _enabled as _grad_enabled
 from tensorweaver.tensor import Tensor, _make_tensor
 
 xp = backend.xp
+_as_array = backend.as_array
 
 
 def unbroadcast(grad, shape):
     """Sum ``grad`` down to ``shape``: the adjoint of broadcasting."""
-    if grad.shape == shape:
+    gshape = grad.shape
+    if gshape == shape:
         return grad
-    extra = grad.ndim - len(shape)
+    extra = len(gshape) - len(shape)
+    if extra > 0 and gshape[extra:] == shape:
+        # Only leading dims were added (a bias over a batch): one sum, nothing to keep.
+        grad = grad.sum(axis=0) if extra == 1 else grad.sum(axis=tuple(range(extra)))
+        return grad if shape else backend.as_array(grad)
     if extra:
         grad = grad.sum(axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
@@ -132,6 +140,8 @@ class Mul(Function):
         # ``c * x`` (c a constant) must not make backward refuse.
         # (The edges, not needs_input_grad: building that tuple in every forward is per-op cost.)
         edge_a, edge_b = self._edges
+        if edge_a is None and edge_b is None:
+            return a * b                  # not recorded (``lr * p.grad`` in an update): nothing to save
         self.shapes = (_shape_of(a), _shape_of(b))
         self.save_for_backward(a if edge_b is not None else None, b if edge_a is not None else None)
         return a * b
@@ -564,10 +574,25 @@ def sub(a, b):
 
 
 def mul(a, b):
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype is b._data.dtype:
-        return Mul.apply(a, b)        # the common case, without promote's calls (per-op overhead)
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a._data.dtype is b._data.dtype:
+                return Mul.apply(a, b)    # the common case, without promote's calls (per-op overhead)
+        elif type(b) is float and _scaled_unrecorded(a):
+            return _make_tensor(_as_array(a._data * b), False, None)
+    elif type(a) is float and isinstance(b, Tensor) and _scaled_unrecorded(b):
+        return _make_tensor(_as_array(a * b._data), False, None)
     a, b = promote(a, b)
     return Mul.apply(a, b)
+
+
+def _scaled_unrecorded(t) -> bool:
+    """``t * 0.1`` needs no node: ``t`` is a float tensor that starts no graph (``lr * p.grad``
+    in an update), and no profiler, anomaly mode or tracer watches the ops. The product is
+    then the plain array product, without ``Function.apply`` (this runs once per parameter
+    per step in hand-written updates)."""
+    return (t._data.dtype.kind == "f" and not (t.requires_grad and _grad_enabled[0])
+            and not _fn._watching[0] and _fn._trace_hook[0] is None)
 
 
 def div(a, b):

@@ -149,13 +149,14 @@ def _in_place_ufunc(t, other, alpha, ufunc, op) -> bool:
         return False                  # the profiler, anomaly mode or a tracer sees every op: run it as one
     if isinstance(other, Tensor):
         value = other._data
-        if value.dtype != t._data.dtype or (value.shape != t.shape and value.ndim != 0):
+        dtype = t._data.dtype
+        if (value.dtype is not dtype and value.dtype != dtype) or (value.shape != t.shape and value.ndim != 0):
             return False
     elif type(other) in (float, int):
         value = other
     else:
         return False
-    if _check_target(t, op, _requires_grad(other)):
+    if _grad_enabled[0] and _check_target(t, op, _requires_grad(other)):
         return False                  # recorded: the general path builds the node
     _check_writable(t, op)
     if alpha != 1:
@@ -166,7 +167,10 @@ def _in_place_ufunc(t, other, alpha, ufunc, op) -> bool:
         if "read-only" not in str(exc):
             raise
         _write(t, t._data, op)        # raises the expand()ed-tensor error
-    bump_version(t)
+    counter = t._version_counter      # bump_version(t), written out: this runs per parameter per step
+    if counter is None:
+        counter = t._version_counter = [0]
+    counter[0] += 1
     return True
 
 
@@ -378,7 +382,7 @@ def scatter_(t, dim, index, src, value, reduce):
 
 
 # ---------------------------------------------------------------- views
-def mark_view(out, base, replay, may_copy=False):
+def mark_view(out, base, replay, may_copy=False, always_a_view=False):
     """Record that ``out`` (made from ``base`` by a view op) shares ``base``'s memory.
 
     It then shares ``base``'s version counter, and remembers its base, so in-place
@@ -386,9 +390,10 @@ def mark_view(out, base, replay, may_copy=False):
     changed in place in grad mode. On NumPy, sharing is proven with ``backend.owner``
     (a reshape may copy); cuPyNumeric cannot tell, so there a possibly-copying view
     (``may_copy``) refuses in-place changes instead of silently not reaching the base.
+    ``always_a_view``: the op never copies (a transpose), so there is nothing to prove.
     """
     if backend.is_numpy:
-        if _owner(out.data) is not _owner(base.data):
+        if not always_a_view and _owner(out.data) is not _owner(base.data):
             return out                      # a copy after all: independent memory
     elif may_copy:
         out._maybe_copy = True

@@ -40,12 +40,19 @@ def _row_scale(grad, reduction, denom):
     return grad / denom if reduction == "mean" else grad
 
 
+_UNSIGNED = {xp.dtype(f"int{bits}"): xp.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)}
+
+
 def _all_class_indices(target, n_classes, ignore_index):
     """Whether every target is a class index in [0, C) and none can be ``ignore_index``:
     two reductions instead of the masks the general path builds (which also says which
     target is out of range when one is)."""
     if target.shape[0] == 0 or 0 <= ignore_index < n_classes:
         return False
+    unsigned = _UNSIGNED.get(target.dtype) if backend.is_numpy else None
+    if unsigned is not None:
+        # Read as unsigned, a negative index is at least 2**(bits-1): one max checks both ends.
+        return int(xp.maximum.reduce(target.view(unsigned))) < n_classes   # (NumPy here: its ufunc)
     return int(target.min()) >= 0 and int(target.max()) < n_classes
 
 
@@ -101,7 +108,8 @@ class CrossEntropy(Function):
         if w_y is None:                                  # forward's common case: p - onehot
             gx = xp.exp(logp)
             gx[xp.arange(m), target] -= 1           # every target is a class here
-            return gx * scale, None
+            gx *= scale                             # (gx is this call's own array)
+            return gx, None
         p = xp.exp(logp)
         onehot = target[:, None] == xp.arange(c)
         # d/dx of (1-ls) * w_y * -logp[y]  is  (1-ls) * w_y * (p - onehot)

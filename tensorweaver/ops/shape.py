@@ -37,6 +37,8 @@ class Permute(Function):
         return a.transpose(dims)
 
     def backward(self, grad):
+        if len(self.dims) == 2:
+            return grad.transpose(self.dims)   # (0, 1) or (1, 0): its own inverse (W.T)
         inverse = [0] * len(self.dims)
         for i, d in enumerate(self.dims):
             inverse[d] = i
@@ -148,7 +150,7 @@ def permute(a, *dims):
 
 
 def _permute_view(a, dims):
-    return mark_view(Permute.apply(a, dims), a, lambda b: Permute.apply(b, dims))
+    return mark_view(Permute.apply(a, dims), a, lambda b: Permute.apply(b, dims), always_a_view=True)
 
 
 def transpose(a, dim0, dim1):
