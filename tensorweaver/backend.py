@@ -270,6 +270,21 @@ def ufunc_into(ufunc, target, value) -> None:
         target[...] = ufunc(target, value)
 
 
+_UNSIGNED = {xp.dtype(f"int{bits}"): xp.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)}
+
+
+def all_below(index, n) -> bool:
+    """Whether every value of the integer array ``index`` lies in [0, n) (a non-empty one).
+
+    NumPy reads a signed array as unsigned, where a negative value is at least 2**(bits-1),
+    so one maximum checks both ends; cuPyNumeric (no dtype views) takes the min and the max.
+    """
+    unsigned = _UNSIGNED.get(index.dtype) if is_numpy else None
+    if unsigned is not None:
+        return int(xp.maximum.reduce(index.view(unsigned))) < n
+    return int(index.min()) >= 0 and int(index.max()) < n
+
+
 def is_column_major(a) -> bool:
     """A 2-D array laid out column by column (the transposed view of a row-major one, ``W.T``).
     cuPyNumeric arrays have no layout a product could follow: always False there."""

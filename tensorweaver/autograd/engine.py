@@ -106,68 +106,9 @@ def run_backward(root, grad, retain_graph: bool = False, own_grad: bool = False)
     root_fn = root.grad_fn
     if root_fn.is_released:
         raise _second_backward(root_fn)
-    order = topological_order(root_fn)
-    if anomaly._enabled[0] or _op_hooks[0] is not None:
-        buffers.add(root_fn, grad)
-        _walk(order, buffers, retain_graph, False)
-        _accumulate_leaves(buffers, False)
-    else:
-        _walk_plain(order, root_fn, grad, retain_graph)
-
-
-def _walk_plain(order, root_fn, grad, retain_graph):
-    """``_walk`` and ``_accumulate_leaves`` for the common call (arrays, every node, no anomaly
-    mode or profiler): the same steps, with ``_Buffers``' bookkeeping written out here
-    because this loop runs for every node of every training step."""
-    grads = {root_fn: grad}                # pending gradient per destination
-    owner = None if backend.is_numpy else _owner   # NumPy: the owner is `.base`, read inline
-    live = {id(_owner(grad))}              # ids of the memory owners of the pending arrays
-    for fn in order:
-        g = grads.pop(fn, None)
-        if g is None:                      # no gradient reached this node
-            continue
-        base = g.base if owner is None else None
-        live.discard(id(owner(g)) if owner is not None else id(g if base is None else base))
-        if fn._saved is _FREED:
-            raise _second_backward(fn)
-        if fn._hooks:
-            g = _run_hooks(fn._hooks, g)
-        if fn._prehooks:
-            g = _run_node_prehooks(fn, g, False)
-        out = fn.backward(g)
-        if type(out) is not tuple:
-            out = (out,)
-        if fn._posthooks:
-            out = _run_node_posthooks(fn, out, g, False)
-        for edge, gi in zip(fn._edges, out):
-            if edge is None or gi is None:
-                continue
-            prev = grads.get(edge)
-            if prev is None:
-                if owner is None:
-                    base = gi.base
-                    key = id(gi if base is None else base)
-                else:
-                    key = id(owner(gi))
-                if key in live:
-                    gi = gi.copy()         # the same memory already went elsewhere
-                    key = id(gi)
-                live.add(key)
-                grads[edge] = gi
-            else:
-                if owner is None:
-                    base = prev.base
-                    live.discard(id(prev if base is None else base))
-                else:
-                    live.discard(id(owner(prev)))
-                total = prev + gi          # out of place: `prev` may be a caller's buffer
-                live.add(id(total))
-                grads[edge] = total
-        if not retain_graph:
-            fn.release()
-    for leaf, g in grads.items():
-        if isinstance(leaf, Tensor):
-            _accumulate(leaf, g, False)
+    buffers.add(root_fn, grad)
+    _walk(topological_order(root_fn), buffers, retain_graph, False)
+    _accumulate_leaves(buffers, False)
 
 
 def run_general(roots, grads, retain_graph: bool, create_graph: bool, inputs=None,
@@ -376,5 +317,5 @@ def _second_backward(fn) -> RuntimeError:
         "backward() if you need to backward twice.")
 
 
-from tensorweaver.autograd.function import _FREED, _op_hooks  # noqa: E402
+from tensorweaver.autograd.function import _op_hooks  # noqa: E402
 from tensorweaver.tensor import Tensor, _make_tensor  # noqa: E402

@@ -55,6 +55,12 @@ _op_hooks = [None]
 _watching = [False]
 
 
+def ops_observed() -> bool:
+    """Whether anomaly mode, the profiler's op hooks or a tracer watches ops: then every op
+    must run as its ``Function``, even where a shortcut would give the same values."""
+    return _watching[0] or _trace_hook[0] is not None
+
+
 def _rewatch():
     """Called whenever anomaly mode or the op hooks change."""
     _watching[0] = bool(anomaly._enabled[0]) or _op_hooks[0] is not None
@@ -133,11 +139,8 @@ class Function:
             raise RuntimeError(
                 f"{self.name()}: the saved values were freed by an earlier backward(). "
                 "Pass retain_graph=True to the first backward() to backward through the graph twice.")
-        meta = self._saved_meta
-        if meta is not None:
-            for _, counter, version, _ in meta:
-                if counter[0] != version:
-                    self._check_versions()     # raises, naming the stale value
+        if self._saved_meta is not None:
+            self._check_versions()
         return self._saved
 
     def _check_versions(self) -> None:

@@ -592,7 +592,7 @@ def _scaled_unrecorded(t) -> bool:
     then the plain array product, without ``Function.apply`` (this runs once per parameter
     per step in hand-written updates)."""
     return (t._data.dtype.kind == "f" and not (t.requires_grad and _grad_enabled[0])
-            and not _fn._watching[0] and _fn._trace_hook[0] is None)
+            and not _fn.ops_observed())
 
 
 def div(a, b):

@@ -145,7 +145,7 @@ def _in_place_ufunc(t, other, alpha, ufunc, op) -> bool:
     """
     if t._data.dtype.kind != "f" or type(alpha) not in (int, float):
         return False                  # (a NumPy scalar alpha would promote: torch's rules apply)
-    if _function._watching[0] or _function._trace_hook[0] is not None:
+    if _function.ops_observed():
         return False                  # the profiler, anomaly mode or a tracer sees every op: run it as one
     if isinstance(other, Tensor):
         value = other._data
@@ -156,7 +156,7 @@ def _in_place_ufunc(t, other, alpha, ufunc, op) -> bool:
         value = other
     else:
         return False
-    if _grad_enabled[0] and _check_target(t, op, _requires_grad(other)):
+    if _check_target(t, op, _requires_grad(other)):
         return False                  # recorded: the general path builds the node
     _check_writable(t, op)
     if alpha != 1:
@@ -167,10 +167,7 @@ def _in_place_ufunc(t, other, alpha, ufunc, op) -> bool:
         if "read-only" not in str(exc):
             raise
         _write(t, t._data, op)        # raises the expand()ed-tensor error
-    counter = t._version_counter      # bump_version(t), written out: this runs per parameter per step
-    if counter is None:
-        counter = t._version_counter = [0]
-    counter[0] += 1
+    bump_version(t)
     return True
 
 

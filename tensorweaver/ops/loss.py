@@ -40,20 +40,13 @@ def _row_scale(grad, reduction, denom):
     return grad / denom if reduction == "mean" else grad
 
 
-_UNSIGNED = {xp.dtype(f"int{bits}"): xp.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)}
-
-
 def _all_class_indices(target, n_classes, ignore_index):
     """Whether every target is a class index in [0, C) and none can be ``ignore_index``:
-    two reductions instead of the masks the general path builds (which also says which
+    a reduction or two instead of the masks the general path builds (which also says which
     target is out of range when one is)."""
     if target.shape[0] == 0 or 0 <= ignore_index < n_classes:
         return False
-    unsigned = _UNSIGNED.get(target.dtype) if backend.is_numpy else None
-    if unsigned is not None:
-        # Read as unsigned, a negative index is at least 2**(bits-1): one max checks both ends.
-        return int(xp.maximum.reduce(target.view(unsigned))) < n_classes   # (NumPy here: its ufunc)
-    return int(target.min()) >= 0 and int(target.max()) < n_classes
+    return backend.all_below(target, n_classes)
 
 
 def check_targets(target, valid, n_classes):
