@@ -318,10 +318,11 @@ def sample(prompt, n_chars=200, temperature=0.8):
     return decode(ids)
 
 
+SAMPLE_CHARS = 40 if quick() else 200      # one forward pass per character
 for temperature in (0.5, 1.0):
     print(f"--- temperature {temperature}")
-    print(sample("Shall I compare thee", 200, temperature))
-generated = sample("Love is", 300, 0.8)
+    print(sample("Shall I compare thee", SAMPLE_CHARS, temperature))
+generated = sample("Love is", SAMPLE_CHARS + 100, 0.8)
 
 # %% [markdown]
 # ## 5. Looking at attention
