@@ -19,8 +19,9 @@
 #      image through the same Makefile rule as `make build` (in CI the images step has run
 #      it already, so here it finds the layers cached).
 #   3. make build-gpu, make test, make onnx, make test-gpu: the suites inside the containers
-#      (test-gpu is CI's one full op parity run; its table must match bench/PARITY.md). It
-#      runs beside the checks of steps 2-4 (mostly one core each), its log printed at the end.
+#      (test-gpu is CI's one full parity run: every op case, whose table must match
+#      bench/PARITY.md, and every lab on both backends). It runs beside the checks of steps 2-4
+#      (mostly one core each), its log printed at the end.
 #   4. The container tests (pytest -m container, the real-browser test included) against
 #      those images.
 #   5. .ci/hub.sh: a class's JupyterHub on these images (tests/hub, bench/hub_load.py).
@@ -205,13 +206,14 @@ container_tests() {
     REQUIRE_BROWSER=1 .venv/bin/python -m pytest -m container $PYTEST_ARGS
 }
 
-# The full op parity suite in the GPU image; its table comes back to build/parity-gpu/ and
-# must list the cases bench/PARITY.md lists. The labs' cuPyNumeric runs (tests/labs, also
-# marked parity) ran in .venv-gpu in the parity stage, with the same cuPyNumeric, while the
-# images were building: here they would run again, after them.
+# The whole parity set in the GPU image: every op case (its table comes back to
+# build/parity-gpu/ and must list the cases bench/PARITY.md lists), every lab on cuPyNumeric
+# against NumPy, and the engine track's grading. The venv stage before ran only a selection
+# (.ci/parity.sh --smoke): since the op cases run in fresh Legate processes of 100 cases
+# (tests/parity/conftest.py), the whole set fits beside the CPU image's checks here.
 test_gpu() {
     rm -f build/parity-gpu/parity.md
-    make --no-print-directory test-gpu PYTEST_ARGS="-m 'parity and not labs'"
+    make --no-print-directory test-gpu PYTEST_ARGS="--durations=25"
     bash .ci/parity-rows.sh build/parity-gpu/parity.md
 }
 

@@ -9,14 +9,11 @@
 #   .ci/parity.sh           the full suite (about 1000 cases), then the table check
 #   .ci/parity.sh --smoke   a selection of cases (the small MLP's 200 SGD steps, matmul,
 #                           gradient accumulation, LSTM, in-place) and the backend checks:
-#                           proves the no-Docker path (make test-gpu-local) in about two
-#                           minutes (the labs' own training runs, the longest cases, run in
-#                           the GPU image's full suite; each lab trains below); then
-#                           every lab on cuPyNumeric against NumPy and the engine track's
-#                           grading (tests/labs, marker parity). CI uses this, because its
-#                           containers stage runs the full op suite in the GPU image (make
-#                           test-gpu, without the labs, which ran here while the images built)
-#                           and checks the table there.
+#                           proves the no-Docker path (make test-gpu-local) in about a
+#                           minute. CI uses this, because its containers stage runs the whole
+#                           parity set in the GPU image (make test-gpu: every op case, every
+#                           lab on both backends, the engine track's grading), beside the
+#                           CPU image's checks, and checks the table there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,8 +30,6 @@ if [[ ${1:-} == --smoke ]]; then
     make --no-print-directory test-gpu-local \
         PYTEST_ARGS="-q -k 'test_backend_select or (test_case_agrees and (mlp_sgd or matmul or grad_accumulation or LSTM or inplace))'"
     echo "parity: the selected cases agree; table in $PARITY_REPORT"
-    make --no-print-directory test-gpu-local PYTEST_ARGS="-q --durations=25 tests/labs"
-    echo "parity: every lab agrees on cuPyNumeric and NumPy; the engine track grades there"
 else
     make --no-print-directory test-gpu-local PYTEST_ARGS="-q"
     bash .ci/parity-rows.sh "$PARITY_REPORT"

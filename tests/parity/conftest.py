@@ -1,4 +1,5 @@
-"""Run the parity cases once per backend (each in its own process) and compare them.
+"""Run the parity cases once per backend (in their own processes: NumPy's in one,
+cuPyNumeric's in fresh chunks of LEGATE_CHUNK cases) and compare them.
 
 Both sides run in subprocesses with an explicit ``TENSORWEAVER_BACKEND``, so the
 comparison is NumPy vs cuPyNumeric whatever the pytest process itself uses (the GPU
@@ -25,6 +26,11 @@ from tolerances import TOLERANCES, TRAINING, budget, errors, tolerance  # noqa: 
 
 BACKENDS = ("numpy", "cupynumeric")
 WORKER_TIMEOUT_S = int(os.environ.get("PARITY_WORKER_TIMEOUT", "3600"))   # a loaded 2-core host: 35 min seen
+#: Cases per cuPyNumeric worker process (0: all in one). A Legate process gets slower the more
+#: it has run: cases 700-800 of the suite took 30 s late in one process and 3 s in a fresh
+#: one, and lab 05's CNN case 317 s against 64 s. So the cuPyNumeric side runs the cases in
+#: fresh processes of this many, one after another (starting one costs about 3 s).
+LEGATE_CHUNK = int(os.environ.get("PARITY_LEGATE_CHUNK", "100"))
 
 
 @dataclass
@@ -87,16 +93,35 @@ def finish_worker(backend: str, out: Path, proc: subprocess.Popen) -> Run:
     return Run(arrays, json.loads(out.with_suffix(".json").read_text()))
 
 
-def run_workers(out: Path, names: list | None = None) -> dict:
+def run_workers(out: Path, names: list) -> dict:
     """Both backends' runs, side by side: the NumPy worker takes one core while Legate's
-    takes the others, so the suite's wall time is about the cuPyNumeric run alone."""
-    procs = {b: start_worker(b, out / b, names) for b in BACKENDS}
+    takes the others, so the suite's wall time is about the cuPyNumeric run alone. The
+    cuPyNumeric side runs in chunks of LEGATE_CHUNK cases, a fresh process each."""
+    numpy_proc = start_worker("numpy", out / "numpy", names)
+    chunks = [names[i:i + LEGATE_CHUNK] for i in range(0, len(names), LEGATE_CHUNK or len(names))]
+    parts, proc = [], None
     try:
-        return {b: finish_worker(b, out / b, procs[b]) for b in BACKENDS}
+        for i, chunk in enumerate(chunks):
+            part = out / f"cupynumeric-{i + 1}"
+            proc = start_worker("cupynumeric", part, chunk)
+            parts.append(finish_worker(f"cupynumeric (cases {i * LEGATE_CHUNK + 1}-"
+                                       f"{i * LEGATE_CHUNK + len(chunk)})", part, proc))
+        return {"numpy": finish_worker("numpy", out / "numpy", numpy_proc),
+                "cupynumeric": merge_runs(parts)}
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
+        for p in (numpy_proc, proc):
+            if p is not None and p.poll() is None:
+                p.kill()
+
+
+def merge_runs(parts: list) -> Run:
+    """One backend's chunks as one run: their arrays and cases together, the first's metadata
+    (the same in every chunk: the backend, versions, Legate set-up, what must be covered)."""
+    arrays, cases = {}, {}
+    for part in parts:
+        arrays.update(part.arrays)
+        cases.update(part.meta["cases"])
+    return Run(arrays, {**parts[0].meta, "cases": cases})
 
 
 def compare(case, reference: Run, candidate: Run) -> Row:
@@ -205,7 +230,7 @@ def parity(request, tmp_path_factory):
     every = list(parity_cases.CASES)
     names = selected_cases(request.session, every)
     out = tmp_path_factory.mktemp("parity")
-    runs = run_workers(out, names)
+    runs = run_workers(out, names or every)
     rows = {name: compare(parity_cases.CASES[name], runs["numpy"], runs["cupynumeric"])
             for name in (names or every)}
     report = Path(os.environ.get("PARITY_REPORT") or REPO / "build" / "parity.md")
