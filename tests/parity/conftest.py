@@ -30,7 +30,14 @@ WORKER_TIMEOUT_S = int(os.environ.get("PARITY_WORKER_TIMEOUT", "3600"))   # a lo
 #: it has run: cases 700-800 of the suite took 30 s late in one process and 3 s in a fresh
 #: one, and lab 05's CNN case 317 s against 64 s. So the cuPyNumeric side runs the cases in
 #: fresh processes of this many, one after another (starting one costs about 3 s).
-LEGATE_CHUNK = int(os.environ.get("PARITY_LEGATE_CHUNK", "100"))
+def _chunk_size(text: str) -> int:
+    if not text.isdigit():
+        raise pytest.UsageError(f"PARITY_LEGATE_CHUNK={text!r}: expected a whole number of cases per "
+                                "cuPyNumeric process (0: all in one process; default 100)")
+    return int(text)
+
+
+LEGATE_CHUNK = _chunk_size(os.environ.get("PARITY_LEGATE_CHUNK", "100"))
 
 
 @dataclass
