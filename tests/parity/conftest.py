@@ -24,7 +24,6 @@ sys.path.insert(0, str(HERE))
 
 from tolerances import TOLERANCES, TRAINING, budget, errors, tolerance  # noqa: E402
 
-BACKENDS = ("numpy", "cupynumeric")
 WORKER_TIMEOUT_S = int(os.environ.get("PARITY_WORKER_TIMEOUT", "3600"))   # a loaded 2-core host: 35 min seen
 #: Cases per cuPyNumeric worker process (0: all in one). A Legate process gets slower the more
 #: it has run: cases 700-800 of the suite took 30 s late in one process and 3 s in a fresh
