@@ -25,6 +25,16 @@ from tensorweaver.autograd import anomaly, grad_mode
 _owner = backend.owner
 
 
+if backend.is_numpy:
+    def _owner_id(a):
+        """``id(backend.owner(a))``, written out for NumPy: it runs on every gradient routed."""
+        base = a.base
+        return id(a if base is None else base)
+else:
+    def _owner_id(a):
+        return id(_owner(a))
+
+
 def topological_order(roots) -> list:
     """Functions reachable from ``roots`` (a node or a list), each before every Function
     it feeds."""
@@ -55,24 +65,26 @@ class _Buffers:
         self.live = set()   # ids of the memory owners of the arrays held in `grads`
 
     def add(self, dest, g):
-        prev = self.grads.get(dest)
+        grads = self.grads
+        prev = grads.get(dest)
         if prev is None:
-            key = id(_owner(g))
-            if key in self.live:           # the same buffer already went elsewhere
+            key = _owner_id(g)
+            live = self.live
+            if key in live:                # the same buffer already went elsewhere
                 g = g.copy()
                 key = id(g)
-            self.live.add(key)
-            self.grads[dest] = g
+            live.add(key)
+            grads[dest] = g
         else:
-            self.live.discard(id(_owner(prev)))
+            self.live.discard(_owner_id(prev))
             total = prev + g               # out of place: `prev` may be a caller's buffer
             self.live.add(id(total))
-            self.grads[dest] = total
+            grads[dest] = total
 
     def pop(self, dest):
         g = self.grads.pop(dest, None)
         if g is not None:
-            self.live.discard(id(_owner(g)))
+            self.live.discard(_owner_id(g))
         return g
 
 
@@ -178,13 +190,13 @@ def _prune(order, targets):
 def _walk(order, buffers, retain_graph, create_graph, targets=None, through=None):
     check = anomaly._enabled[0]
     hooks = _op_hooks[0]                   # the profiler's (before, after), or None
-    watching = check or hooks is not None  # one test per node for both when neither is on
+    pop, add = buffers.pop, buffers.add
     captured = {}
     for fn in order:
-        g = buffers.pop(fn)
+        g = pop(fn)
         if g is None:                      # no gradient reached this node
             continue
-        if fn.is_released:
+        if fn._saved is _FREED:            # fn.is_released, without the property's call
             raise _second_backward(fn)
         if fn._hooks:
             g = _run_hooks(fn._hooks, g, create_graph)
@@ -195,15 +207,12 @@ def _walk(order, buffers, retain_graph, create_graph, targets=None, through=None
                 captured[fn] = g
             if fn not in through:          # it leads to no other input
                 continue
-        if watching and hooks is not None:
+        if hooks is not None:
             hooks[0](fn, "backward")
-        if create_graph:
-            grads = _tensor_backward(fn, g)
-        else:
-            grads = fn.backward(g)
+        grads = _tensor_backward(fn, g) if create_graph else fn.backward(g)
         if type(grads) is not tuple:
             grads = (grads,)
-        if watching and hooks is not None:
+        if hooks is not None:
             hooks[1](fn, "backward", (g,), grads)
         if fn._posthooks:
             grads = _run_node_posthooks(fn, grads, g, create_graph)
@@ -211,7 +220,7 @@ def _walk(order, buffers, retain_graph, create_graph, targets=None, through=None
             anomaly.check(fn, "backward", *(x.data if isinstance(x, Tensor) else x for x in grads))
         for edge, gi in zip(fn._edges, grads):
             if edge is not None and gi is not None:
-                buffers.add(edge, gi)
+                add(edge, gi)
         if not retain_graph:
             fn.release()
     return captured
@@ -317,5 +326,5 @@ def _second_backward(fn) -> RuntimeError:
         "backward() if you need to backward twice.")
 
 
-from tensorweaver.autograd.function import _op_hooks  # noqa: E402
+from tensorweaver.autograd.function import _FREED, _op_hooks  # noqa: E402
 from tensorweaver.tensor import Tensor, _make_tensor  # noqa: E402
