@@ -306,10 +306,19 @@ def owner(a):
     Arrays sharing memory have the same owner. On cuPyNumeric every array has the same
     (unknown) owner: conservative, it costs a copy where NumPy can prove none is needed.
     """
-    if not is_numpy:
-        return _UNKNOWN_OWNER
     base = a.base
     return a if base is None else base
+
+
+def _owner_unknown(a):
+    """``owner`` on cuPyNumeric, which does not track views: one owner for every array."""
+    return _UNKNOWN_OWNER
+
+
+if not is_numpy:
+    # Chosen once here rather than tested per call: the backward walk asks for the owner
+    # of every gradient it routes.
+    owner = _owner_unknown  # noqa: F811
 
 
 # --------------------------------------------------------------------------- indexing

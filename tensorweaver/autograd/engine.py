@@ -25,16 +25,6 @@ from tensorweaver.autograd import anomaly, grad_mode
 _owner = backend.owner
 
 
-if backend.is_numpy:
-    def _owner_id(a):
-        """``id(backend.owner(a))``, written out for NumPy: it runs on every gradient routed."""
-        base = a.base
-        return id(a if base is None else base)
-else:
-    def _owner_id(a):
-        return id(_owner(a))
-
-
 def topological_order(roots) -> list:
     """Functions reachable from ``roots`` (a node or a list), each before every Function
     it feeds."""
@@ -65,26 +55,24 @@ class _Buffers:
         self.live = set()   # ids of the memory owners of the arrays held in `grads`
 
     def add(self, dest, g):
-        grads = self.grads
-        prev = grads.get(dest)
+        prev = self.grads.get(dest)
         if prev is None:
-            key = _owner_id(g)
-            live = self.live
-            if key in live:                # the same buffer already went elsewhere
+            key = id(_owner(g))
+            if key in self.live:           # the same buffer already went elsewhere
                 g = g.copy()
                 key = id(g)
-            live.add(key)
-            grads[dest] = g
+            self.live.add(key)
+            self.grads[dest] = g
         else:
-            self.live.discard(_owner_id(prev))
+            self.live.discard(id(_owner(prev)))
             total = prev + g               # out of place: `prev` may be a caller's buffer
             self.live.add(id(total))
-            grads[dest] = total
+            self.grads[dest] = total
 
     def pop(self, dest):
         g = self.grads.pop(dest, None)
         if g is not None:
-            self.live.discard(_owner_id(g))
+            self.live.discard(id(_owner(g)))
         return g
 
 
