@@ -297,6 +297,14 @@ for w, s, g in zip(widths, seconds, gflops):
 # no such ordering is guaranteed there.)
 assert all(0 < s < 30 for s in seconds), seconds
 if backend.is_numpy:
+    # Any one measurement can be slowed by a stall of the machine (another job taking the
+    # cores); before concluding, time both ends again, alternately, keeping each one's fastest.
+    for _ in range(3):
+        if seconds[-1] > seconds[0]:
+            break
+        seconds[0] = min(seconds[0], step_time(widths[0]))
+        seconds[-1] = min(seconds[-1], step_time(widths[-1]))
+    gflops = [6 * BATCH * n / s / 1e9 for n, s in zip(n_weights, seconds)]
     assert seconds[-1] > seconds[0], seconds
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
 ax1.plot(widths, [1000 * s for s in seconds], "o-"); ax1.set_yscale("log"); ax1.set_ylabel("ms / step")
