@@ -305,7 +305,9 @@ if backend.is_numpy:
         seconds[0] = min(seconds[0], step_time(widths[0]))
         seconds[-1] = min(seconds[-1], step_time(widths[-1]))
     gflops = [6 * BATCH * n / s / 1e9 for n, s in zip(n_weights, seconds)]
-    assert seconds[-1] > seconds[0], seconds
+    assert seconds[-1] > seconds[0], (
+        f"width {widths[-1]} timed no slower than width {widths[0]} ({seconds}) even timed again: "
+        "the machine is busy; rerun this cell to time them once more")
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
 ax1.plot(widths, [1000 * s for s in seconds], "o-"); ax1.set_yscale("log"); ax1.set_ylabel("ms / step")
 ax2.plot(widths, gflops, "o-"); ax2.set_ylabel("GFLOP/s")
