@@ -1,6 +1,6 @@
 """CNN training step: this engine vs PyTorch on the CPU, at the same thread count.
 
-    python bench/cnn_step.py [--threads 1] [--steps 30] [--batch 64] [--interleave] [--malloc default|keep]
+    python bench/cnn_step.py [--threads 1] [--steps 30] [--batch 64] [--interleave] [--im2col] [--malloc default|keep]
 
 Conv2d(1, 16, 3, padding=1) - ReLU - Conv2d(16, 32, 3, padding=1) - ReLU - MaxPool2d(2)
 - Flatten - Linear(32*14*14, 10) on a synthetic batch of 1x28x28 images, float32,
@@ -10,6 +10,10 @@ two engines repeat by repeat, so load changes hit both), the ratio, the split in
 forward, the page faults per step, the BLAS kernel in use (threadpoolctl), and where this
 engine spends its time per op. OpenBLAS's kernel can be pinned by ``OPENBLAS_CORETYPE``;
 the target is measured with it unset: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE``.
+
+``--im2col`` also times this engine with its grid path turned off (every convolution on
+im2col + one product per block, as before the grid; see ``tensorweaver/ops/conv.py``), from
+the same weights, in the same alternating rounds: the before/after of that change in one run.
 
 ``--malloc keep`` re-runs the benchmark with glibc told to keep freed memory
 (``MALLOC_TRIM_THRESHOLD_``/``MALLOC_MMAP_THRESHOLD_``): by default glibc returns the
@@ -35,6 +39,8 @@ def _parse():
     p.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported")
     p.add_argument("--interleave", action="store_true",
                    help="time the two engines' steps in alternating rounds (steadier ratio on a loaded machine)")
+    p.add_argument("--im2col", action="store_true",
+                   help="also time the engine with the grid path off (im2col for every convolution), interleaved")
     p.add_argument("--malloc", choices=("default", "keep"), default="default",
                    help="'keep': glibc keeps freed memory instead of returning it to the OS every step")
     return p.parse_args()
@@ -55,6 +61,7 @@ import tensorweaver as tw  # noqa: E402
 import tensorweaver.nn.functional as F  # noqa: E402
 from tensorweaver import nn, optim  # noqa: E402
 from tensorweaver.autograd import function as _function  # noqa: E402
+from tensorweaver.ops import conv as _conv  # noqa: E402
 
 LR = 0.01
 
@@ -86,6 +93,17 @@ class Engine:
         self.opt.step()
         self.opt.zero_grad()
         return loss.item()
+
+
+class Im2colEngine(Engine):
+    """The engine with the grid path off: every convolution runs im2col (``--im2col``)."""
+
+    def step(self, x, y):
+        saved, _conv._GRID_MIN_CHANNELS = _conv._GRID_MIN_CHANNELS, float("inf")
+        try:
+            return super().step(x, y)
+        finally:
+            _conv._GRID_MIN_CHANNELS = saved
 
 
 class Torch:
@@ -209,27 +227,28 @@ def main():
         state = {k: v.detach().numpy().copy() for k, v in torch_model.state_dict().items()}
     else:
         state = build(nn).state_dict()
-    engine = Engine(state)
+    engines = [("tensorweaver", Engine(state))]
+    if ARGS.im2col:
+        engines.append(("tensorweaver, grid off (im2col)", Im2colEngine(state)))
+    engine = engines[0][1]
     xt, yt = tw.tensor(x), tw.tensor(y)
-    rows = []
+    steps = [lambda e=e: e.step(xt, yt) for _, e in engines]
     if torch is not None:
         ref = Torch(torch, torch_model)
         xs, ys = torch.from_numpy(x), torch.from_numpy(y)
-    if ARGS.interleave and torch is not None:
-        step_ms, ref_step_ms = interleaved_ms([lambda: engine.step(xt, yt), lambda: ref.step(xs, ys)],
-                                              ARGS.steps, ARGS.warmup, ARGS.repeats)
+        steps.append(lambda: ref.step(xs, ys))
+    if ARGS.interleave:
+        step_ms = interleaved_ms(steps, ARGS.steps, ARGS.warmup, ARGS.repeats)
     else:
-        step_ms = median_ms(lambda: engine.step(xt, yt), ARGS.steps, ARGS.warmup, ARGS.repeats)
-    fwd_ms = median_ms(lambda: engine.forward(xt, yt).item(), ARGS.steps, 2, ARGS.repeats)[0]
-    rows.append(("tensorweaver", step_ms, fwd_ms, faults_per_step(lambda: engine.step(xt, yt)), engine.step(xt, yt)))
+        step_ms = [median_ms(fn, ARGS.steps, ARGS.warmup, ARGS.repeats) for fn in steps]
+    rows = []
+    for (name, e), ms in zip(engines, step_ms):
+        fwd_ms = median_ms(lambda e=e: e.forward(xt, yt).item(), ARGS.steps, 2, ARGS.repeats)[0]
+        rows.append((name, ms, fwd_ms, faults_per_step(lambda e=e: e.step(xt, yt)), e.step(xt, yt)))
     if torch is not None:
-        if ARGS.interleave:
-            step_ms = ref_step_ms
-        else:
-            step_ms = median_ms(lambda: ref.step(xs, ys), ARGS.steps, ARGS.warmup, ARGS.repeats)
         with torch.no_grad():
             fwd_ms = median_ms(lambda: ref.forward(xs, ys).item(), ARGS.steps, 2, ARGS.repeats)[0]
-        rows.append((f"PyTorch {torch.__version__}", step_ms, fwd_ms, faults_per_step(lambda: ref.step(xs, ys)),
+        rows.append((f"PyTorch {torch.__version__}", step_ms[-1], fwd_ms, faults_per_step(lambda: ref.step(xs, ys)),
                      ref.step(xs, ys)))
 
     print(f"# CNN step: conv(1->16,3x3) relu conv(16->32,3x3) relu maxpool2 linear(6272->10); batch {ARGS.batch}, "

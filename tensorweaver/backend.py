@@ -194,6 +194,13 @@ except Exception as _exc:
     raise SystemExit(_env.main(_args, own_stdout=True, backend_error=_exc)) from None
 ndarray = xp.ndarray
 is_numpy = xp is _host_np
+#: Products that accumulate into their output (``_blas.ShiftedProducts``: stride-1
+#: convolutions without im2col) on the OpenBLAS that NumPy ships, or None: on cuPyNumeric,
+#: or a NumPy built against another BLAS (the convolution then keeps its im2col path).
+shifted_products = None
+if is_numpy:
+    from tensorweaver import _blas
+    shifted_products = _blas.load()
 #: The device string tensors report: NumPy runs on the host CPU; cuPyNumeric
 #: places data wherever Legate runs (GPUs, or CPU cores in CPU mode).
 device = "cpu" if is_numpy else "legate"

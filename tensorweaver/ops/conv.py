@@ -166,6 +166,22 @@ def pool_return(buf):
         free.append(buf)
 
 
+#: Input channels from which a stride-1, one-group convolution on NumPy runs on the padded
+#: grid (see ``Conv2d``): each of its products has the input channels as inner dimension,
+#: and BLAS needs a few of them to run at speed (a 1-channel input stays on im2col).
+_GRID_MIN_CHANNELS = 8
+#: Elements of one product's output per block of images on the grid (8 images of the CNN
+#: benchmark's 16 -> 32 channel layer): a block's gradient buffers stay small (1 MB) and
+#: few; the products themselves walk a block in cache-sized pieces (``_blas``).
+_GRID_CHUNK_ELEMENTS = 1 << 18
+
+
+def _grid_chunks(n, per_image):
+    """[(start, stop)] ranges of images, each about ``_GRID_CHUNK_ELEMENTS`` of output."""
+    step = max(1, _GRID_CHUNK_ELEMENTS // max(per_image, 1))
+    return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+
 def _blocks(n, per_image):
     """[(start, stop)] ranges of images, each block's columns about ``_BLOCK_ELEMENTS``."""
     if _BLOCK_ELEMENTS is None:
@@ -190,6 +206,16 @@ class Conv2d(Function):
     ``i * Wp + j``. The product is then computed on an (OH, Wp) grid whose last
     Wp - OW columns are discarded; copying long runs is several times faster than
     copying OW-long rows, for a few percent more multiply-adds.
+
+    On the grid (NumPy with its bundled BLAS, stride 1, one group, at least
+    ``_GRID_MIN_CHANNELS`` input channels; see ``on_grid``) there are no columns at all.
+    The padded images are laid end to end in one (C, N * Hp * Wp) buffer, so kernel
+    offset (i, j) is a shift of it by ``i * dH * Wp + j * dW`` positions, and the
+    convolution is nine products that accumulate into one output (``backend.
+    shifted_products``): ``out += W[:, :, i, j] @ grid[:, shift:]``. The input gradient is
+    their adjoint (``grid_grad[:, shift:] += W[:, :, i, j].T @ g``, no col2im), the weight
+    gradient ``g @ grid[:, shift:].T`` per offset, and backward keeps only the padded input
+    (``kept_grid``), not nine copies of it.
     """
 
     def plan(self, x_shape, w_shape, stride, padding, dilation, groups):
@@ -217,6 +243,12 @@ class Conv2d(Function):
         self.geometry = (pads, (hp, wp), windows, groups, (oh, ow, width), flat)
         return oh, ow
 
+    def on_grid(self, x_dtype, w_dtype, channels):
+        """Whether this node computes on the padded grid (see the class docstring)."""
+        products = backend.shifted_products
+        return (products is not None and self.geometry[5] and self.geometry[3] == 1
+                and channels >= _GRID_MIN_CHANNELS and x_dtype == w_dtype and products.supports(x_dtype))
+
     def forward(self, x, weight, bias, stride, padding, dilation, groups, activation=None, pool=None):
         """``activation="relu"`` returns ``relu(conv(x) + bias)`` as this one node (what
         ``nn.Sequential`` runs for a Conv2d followed by a ReLU): the max is taken on each
@@ -238,11 +270,21 @@ class Conv2d(Function):
         out = None if pool_blocks else xp.empty((o, n, oh, ow), dtype=x.dtype)
         if pool_blocks:
             pooled = _PooledOutput(pool, (o, n, oh, ow), x.dtype)
-        kept = self._keep_columns(x.shape, x.dtype)
-        for s, e in _blocks(n, c * kh * kw * oh * width):
-            cols = self._columns(xt[:, s:e], None if kept is None else kept[:, :, s:e])
-            block = _group_matmul(w3, cols, "out").reshape(o, e - s, oh, width)
-            block = block[..., :ow] if flat else block
+        grid = kept = None
+        if self.on_grid(x.dtype, weight.dtype, c):
+            grid = self._grid(x)
+            w_offsets = xp.ascontiguousarray(weight.transpose((2, 3, 0, 1))).reshape(kh * kw, o, c)
+            blocks = _grid_chunks(n, max(o, c) * self.geometry[1][0] * self.geometry[1][1])
+        else:
+            kept = self._keep_columns(x.shape, x.dtype)
+            blocks = _blocks(n, c * kh * kw * oh * width)
+        for s, e in blocks:
+            if grid is not None:
+                block = self._grid_products(w_offsets, grid, s, e)[:, :, :oh, :ow]
+            else:
+                cols = self._columns(xt[:, s:e], None if kept is None else kept[:, :, s:e])
+                block = _group_matmul(w3, cols, "out").reshape(o, e - s, oh, width)
+                block = block[..., :ow] if flat else block
             if not backend.is_numpy:
                 block = block if bias is None else block + bias[:, None, None, None]
                 out[:, s:e] = block if activation is None else xp.maximum(block, 0)
@@ -267,6 +309,12 @@ class Conv2d(Function):
         if pool is not None:
             out = pooled.values
             self.pooled = pooled if grad_mode._enabled[0] else None
+        if grid is not None:
+            if grad_mode._enabled[0] and self.needs_input_grad[1]:    # the weight gradient reads it
+                self.kept_grid = grid
+                self._kept_finalizer = weakref.finalize(self, _give_back, grid)
+            else:
+                _give_back(grid)
         result = out.transpose((1, 0, 2, 3))
         if activation is None:
             self.save_for_backward(x, weight)
@@ -297,6 +345,8 @@ class Conv2d(Function):
     pooled = None
     # Kept columns: (C, K, N, OH * width) NumPy buffer from ``pool_take``, or None.
     kept_columns = None
+    # On the grid: the padded input (``_grid``) kept for the weight gradient, or None.
+    kept_grid = None
     _kept_finalizer = None
 
     def _keep_columns(self, x_shape, dtype):
@@ -320,8 +370,43 @@ class Conv2d(Function):
         super().release()
         self.pooled = None
         if self._kept_finalizer is not None:
-            self.kept_columns = None
+            self.kept_columns = self.kept_grid = None
             self._kept_finalizer()          # returns the buffer to the pool, once
+
+    def _grid(self, x):
+        """The images ``x`` (N, C, H, W) zero-padded and laid end to end: (C, N * Hp * Wp + tail),
+        the tail (the last offset's shift, zeros) keeping every product's window inside.
+        A buffer from ``pool_take`` (hand it back with ``_give_back``): the next step's
+        grid reuses its memory."""
+        pads, (hp, wp), windows = self.geometry[:3]
+        n, c, h, w = x.shape
+        size = n * hp * wp
+        shape = (c, size + windows[-1])
+        buf = pool_take(shape, x.dtype) if shape[0] * shape[1] <= _KEEP_MAX_ELEMENTS else xp.empty(shape, x.dtype)
+        images = xp.reshape(buf[:, :size], (c, n, hp, wp), copy=False)
+        top, left = pads[0], pads[2]
+        # A pooled buffer holds whatever its last user left: zero the border every time.
+        images[:, :, :top] = 0
+        images[:, :, top + h:] = 0
+        images[:, :, top:top + h, :left] = 0
+        images[:, :, top:top + h, left + w:] = 0
+        buf[:, size:] = 0
+        images[:, :, top:top + h, left:left + w] = x.transpose((1, 0, 2, 3))
+        return buf
+
+    def _grid_products(self, w_offsets, grid, s, e):
+        """The convolution of images s:e on the grid, (O, e - s, Hp, Wp) (a scratch buffer's
+        view: valid until the next call), correct in its [:OH, :OW] corner: the sum over
+        offsets of ``w_offsets[k]`` (O, C) @ the grid shifted by ``windows[k]``."""
+        (hp, wp), windows = self.geometry[1:3]
+        o, step = w_offsets.shape[1], hp * wp
+        length = (e - s) * step
+        out = scratch("grid out", (o, length), grid.dtype)
+        if out is None:
+            out = xp.empty((o, length), dtype=grid.dtype)
+        backend.shifted_products.sum_shifted(w_offsets, grid[:, s * step:s * step + length + windows[-1]],
+                                             windows, out)
+        return xp.reshape(out, (o, e - s, hp, wp), copy=False)
 
     def _columns(self, xb, out=None):
         """The im2col matrix of the images ``xb`` (C, nb, H, W): (G, C/G * kH * kW, nb * OH * width),
@@ -377,24 +462,61 @@ class Conv2d(Function):
         gw = xp.zeros(w3.shape, dtype=grad.dtype) if need_w else None
         gx = xp.empty((c, n, h, w), dtype=grad.dtype) if need_x else None  # every block writes its part
         run = oh * width
-        for s, e in _blocks(n, c * len(windows) * run):
-            if flat:   # zeros in the discarded columns: they then contribute nothing below
+        on_grid = self.on_grid(x.dtype, weight.dtype, c) and grad.dtype == x.dtype
+        grid = None
+        if on_grid:
+            step = hp * wp
+            blocks = _grid_chunks(n, max(o, c) * step)
+            if need_w:   # the padded input: kept by the forward, else (a node planned elsewhere) made here
+                grid = self.kept_grid if self.kept_grid is not None else self._grid(x)
+                gw_offsets = xp.empty((len(windows), o, c), dtype=grad.dtype)
+            if need_x:
+                wt_offsets = xp.ascontiguousarray(weight.transpose((2, 3, 1, 0))).reshape(len(windows), c, o)
+        else:
+            blocks = _blocks(n, c * len(windows) * run)
+        for s, e in blocks:
+            if on_grid:   # the gradient on the grid, zeros outside its (OH, OW) corner
+                length = (e - s) * step
+                gflat = scratch("grid grad", (o, length), grad.dtype)
+                if gflat is None:
+                    gflat = xp.empty((o, length), dtype=grad.dtype)
+                g_grid = xp.reshape(gflat, (o, e - s, hp, wp), copy=False)
+                g_grid[:, :, oh:] = 0
+                g_grid[:, :, :oh, ow:] = 0
+                gview = g_grid[:, :, :oh, :ow]
+            elif flat:   # zeros in the discarded columns: they then contribute nothing below
                 gblock = scratch("grad", (o, e - s, oh, width), grad.dtype)
                 if gblock is None:
                     gblock = xp.zeros((o, e - s, oh, width), dtype=grad.dtype)
                 else:
                     gblock[..., ow:] = 0
+                gview = gblock[..., :ow]
+            if flat:
                 if pool_blocks:
                     gp = g4[:, s:e] * (r4[:, s:e] > 0) if mask_blocks else g4[:, s:e]
-                    pooled.route(gp, s, e, out=gblock[..., :ow])
+                    pooled.route(gp, s, e, out=gview)
                 elif mask_blocks:
-                    xp.multiply(g4[:, s:e], r4[:, s:e] > 0, out=gblock[..., :ow])
+                    xp.multiply(g4[:, s:e], r4[:, s:e] > 0, out=gview)
                 else:
-                    gblock[..., :ow] = g4[:, s:e]
+                    gview[...] = g4[:, s:e]
                 if need_b:   # summed here, while the block is in cache (its extra columns are 0)
-                    gb += gblock.sum(axis=(1, 2, 3))
+                    gb += gflat.sum(axis=1) if on_grid else gblock.sum(axis=(1, 2, 3))
             else:
                 gblock = g4[:, s:e]
+            if on_grid:
+                products = backend.shifted_products
+                if need_w:
+                    products.gram_shifted(gflat, grid[:, s * step:e * step + windows[-1]], windows, gw_offsets,
+                                          accumulate=s > 0)
+                if need_x:   # the adjoint of the forward's shifted products: no col2im
+                    gxb = scratch("grid dx", (c, length + windows[-1]), grad.dtype)
+                    if gxb is None:
+                        gxb = xp.empty((c, length + windows[-1]), dtype=grad.dtype)
+                    gxb.fill(0)
+                    products.scatter_shifted(wt_offsets, gflat, windows, gxb)
+                    gxb = xp.reshape(gxb[:, :length], (c, e - s, hp, wp), copy=False)
+                    gx[:, s:e] = gxb[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
+                continue
             gblock = gblock.reshape(groups, o // groups, (e - s) * run)
             if need_w:
                 if self.kept_columns is not None:
@@ -423,6 +545,10 @@ class Conv2d(Function):
                 ### END SOLUTION
         if need_b and not flat:
             gb = g4.sum(axis=(1, 2, 3))
+        if on_grid and need_w:
+            gw = gw_offsets.transpose((1, 2, 0))             # (O, C, kH * kW)
+            if grid is not self.kept_grid:
+                _give_back(grid)
         return ((gx.transpose((1, 0, 2, 3)) if need_x else None), (gw.reshape(weight.shape) if need_w else None), gb)
 
 
@@ -475,6 +601,12 @@ class _PooledOutput:
             pooling._route(rows, self.col_at[:, s:e], kw, axis=-1, out=xp.reshape(out, shape6, copy=False))
             return out
         return pooling._route(rows, self.col_at[:, s:e], kw, axis=-1).reshape(o, nb, ph * kh, pw * kw)
+
+
+def _give_back(buf):
+    """Return a grid buffer to the pool (one made outside it, too large to pool, is dropped)."""
+    if buf.size <= _KEEP_MAX_ELEMENTS:
+        pool_return(buf)
 
 
 def _group_matmul(a, b, name=None):
