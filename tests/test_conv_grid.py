@@ -254,6 +254,13 @@ def test_kept_grid_returns_to_the_pool_after_backward_and_when_never_backwarded(
     y.sum().backward()
 
 
+def test_a_grid_over_the_limit_is_made_again_in_backward(monkeypatch):
+    monkeypatch.setattr(conv_ops, "_KEEP_MAX_ELEMENTS", 10)
+    kept, pairs = _run_both(*_data((3, 8, 9, 7), (5, 8, 3, 3)), dict(padding=1))
+    assert kept is None
+    _assert_pairs(pairs)
+
+
 def test_two_forwards_then_one_backward_and_retain_graph():
     x, w, b = _data((2, 8, 6, 6), (4, 8, 3, 3))
     x2 = np.random.default_rng(1).standard_normal(x.shape)

@@ -310,7 +310,9 @@ class Conv2d(Function):
             out = pooled.values
             self.pooled = pooled if grad_mode._enabled[0] else None
         if grid is not None:
-            if grad_mode._enabled[0] and self.needs_input_grad[1]:    # the weight gradient reads it
+            # The weight gradient reads it; one past ``_KEEP_MAX_ELEMENTS`` (a second copy of a
+            # large input) is made again in backward instead, which bounds memory.
+            if grad_mode._enabled[0] and self.needs_input_grad[1] and grid.size <= _KEEP_MAX_ELEMENTS:
                 self.kept_grid = grid
                 self._kept_finalizer = weakref.finalize(self, _give_back, grid)
             else:

@@ -409,6 +409,11 @@ layer("Conv2d_relu_maxpool_fused", lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padd
       images(h=8))
 layer("Conv2d_maxpool_fused_stride2", lambda: nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.MaxPool2d(2)),
       images(h=8, w=8))
+# With 8+ input channels and stride 1, NumPy convolves on the padded grid (one accumulating
+# product per kernel offset, no im2col); cuPyNumeric keeps im2col.
+layer("Conv2d_grid", lambda: nn.Conv2d(8, 5, 3, padding=1), images(c=8))
+layer("Conv2d_grid_relu_maxpool_fused", lambda: nn.Sequential(nn.Conv2d(8, 5, 3, padding=1), nn.ReLU(),
+                                                              nn.MaxPool2d(2)), images(c=8, h=8))
 layer("MaxPool2d", lambda: nn.MaxPool2d(2), images())
 layer("MaxPool2d_stride_pad_ceil", lambda: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), images(h=8, w=7))
 layer("AvgPool2d", lambda: nn.AvgPool2d(2), images())
