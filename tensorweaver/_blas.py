@@ -105,12 +105,15 @@ class ShiftedProducts:
         if dtype not in self._gemms or shifted.dtype != dtype or other.dtype != dtype:
             raise TypeError(f"shifted products need one dtype among {sorted(map(str, self.dtypes))}, got "
                             f"{stack.dtype}, {shifted.dtype}, {other.dtype}")
-        if stack.ndim != 3 or not stack.flags.c_contiguous or len(shifts) != stack.shape[0]:
+        if stack.ndim != 3 or not stack.flags.c_contiguous or not len(shifts) or len(shifts) != stack.shape[0]:
             raise ValueError("shifted products: the stacked operand must be C-contiguous (K, rows, cols), "
                              "one per shift")
         for arr in (shifted, other):
             if arr.ndim != 2 or arr.strides[1] != arr.itemsize or arr.strides[0] < arr.shape[1] * arr.itemsize:
                 raise ValueError("shifted products: 2-D operands need unit last stride and rows that do not overlap")
+        if np.may_share_memory(stack, shifted) or np.may_share_memory(stack, other) \
+                or np.may_share_memory(shifted, other):
+            raise ValueError("shifted products: the output must not share memory with an input")
         if length < 1 or shifts[0] < 0 or any(b < a for a, b in zip(shifts, shifts[1:])) \
                 or shifts[-1] + length > shifted.shape[1]:
             raise ValueError(f"shifted products: windows of {length} at shifts {shifts[0]}..{shifts[-1]} "

@@ -65,7 +65,7 @@ def test_shifted_products_match_numpy(dtype, piece, monkeypatch):
     shifts, length = [0, 1, 2, 10, 11, 12, 20, 21, 22], 40
     a = rng.standard_normal((9, 5, 7)).astype(dtype)
     b = rng.standard_normal((7, 80)).astype(dtype)[:, 3:75]          # a window of a wider array
-    out = np.full((5, length), 7.0, dtype)                             # overwritten, not added to
+    out = np.full((5, length), np.nan, dtype)      # overwritten, never read (BLAS's beta = 0)
     products.sum_shifted(a, b, shifts, out)
     np.testing.assert_allclose(out, sum(a[k] @ b[:, s:s + length] for k, s in enumerate(shifts)), rtol=1e-5)
 
@@ -82,6 +82,7 @@ def test_shifted_products_match_numpy(dtype, piece, monkeypatch):
     products.gram_shifted(g, b, shifts, gram, accumulate=True)
     want = np.stack([g @ b[:, s:s + length].T for s in shifts])
     np.testing.assert_allclose(gram, want + 1, rtol=1e-5, atol=1e-5)
+    gram[...] = np.nan
     products.gram_shifted(g, b, shifts, gram, accumulate=False)
     np.testing.assert_allclose(gram, want, rtol=1e-5, atol=1e-5)
 
@@ -103,6 +104,8 @@ def test_shifted_products_refuse_what_would_write_outside_an_array():
         products.sum_shifted(a, np.ones((4, 40), np.float32)[:, ::2], [0, 1], out)
     with pytest.raises(ValueError, match="needs"):
         products.sum_shifted(a, np.ones((5, 20), np.float32), [0, 1], out)
+    with pytest.raises(ValueError, match="share memory"):
+        products.sum_shifted(a, b, [0, 1], b[:3, :10])
 
 
 # ----------------------------------------------------------------------------- the convolution
