@@ -38,7 +38,7 @@ def _parse():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported")
     p.add_argument("--interleave", action="store_true",
-                   help="time the two engines' steps in alternating rounds (steadier ratio on a loaded machine)")
+                   help="time the engines' steps in alternating rounds (steadier ratios on a loaded machine)")
     p.add_argument("--im2col", action="store_true",
                    help="also time the engine with the grid path off (im2col for every convolution), interleaved")
     p.add_argument("--malloc", choices=("default", "keep"), default="default",
