@@ -157,13 +157,15 @@ def test_gradcheck_on_the_grid():
     assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), (x, w, b))
 
 
+@pytest.mark.parametrize("pool", [False, True], ids=["relu", "relu-pool"])
 @pytest.mark.parametrize("blocks", ["default", "small"])
-def test_fused_relu_and_pool_on_the_grid_match_torch(blocks, request):
+def test_fused_relu_and_pool_on_the_grid_match_torch(blocks, pool, request):
     if blocks == "small":
         request.getfixturevalue("small_pieces")
     tw.manual_seed(0)
-    ours = nn.Sequential(nn.Conv2d(8, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)).double()
-    ref = torch.nn.Sequential(torch.nn.Conv2d(8, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2)).double()
+    ours = nn.Sequential(nn.Conv2d(8, 6, 3, padding=1), nn.ReLU(), *([nn.MaxPool2d(2)] if pool else [])).double()
+    ref = torch.nn.Sequential(torch.nn.Conv2d(8, 6, 3, padding=1), torch.nn.ReLU(),
+                              *([torch.nn.MaxPool2d(2)] if pool else [])).double()
     ref.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in ours.state_dict().items()})
     x = np.random.default_rng(4).standard_normal((5, 8, 8, 6))
     xo, xr = tw.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
