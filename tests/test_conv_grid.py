@@ -2,9 +2,7 @@
 OpenBLAS (``tensorweaver/_blas.py``). Nine accumulating products replace im2col and col2im;
 every way in must give torch's values and gradients, in blocks and pieces of any size, and
 the kept padded input must go back to the pool exactly once, like the kept columns
-(``test_conv_kept_columns.py``)."""
-import gc
-
+(``test_conv_kept_columns.py`` checks both buffers' return to the pool)."""
 import numpy as np
 import pytest
 
@@ -23,8 +21,8 @@ pytestmark = [pytest.mark.torch,
 
 @pytest.fixture
 def small_pieces(monkeypatch):
-    """Blocks of 2 images and products 7 positions at a time: every boundary is crossed."""
-    monkeypatch.setattr(conv_ops, "_GRID_CHUNK_ELEMENTS", 1)     # one image per block...
+    """Blocks of one image and products 7 positions at a time: every boundary is crossed."""
+    monkeypatch.setattr(conv_ops, "_GRID_BLOCK_ELEMENTS", 1)     # one image per block...
     monkeypatch.setattr(backend.shifted_products, "piece", 7)
 
 
@@ -236,29 +234,6 @@ def test_only_the_gradients_asked_for(needs):
 
 
 # ----------------------------------------------------------------------------- the kept grid's life
-def test_kept_grid_returns_to_the_pool_after_backward_and_when_never_backwarded():
-    x, w, _ = _data((2, 8, 6, 6), (3, 8, 3, 3))
-    wo = tw.tensor(w, requires_grad=True)
-    y = F.conv2d(tw.tensor(x), wo, padding=1)
-    node = y.grad_fn
-    kept = node.kept_grid
-    assert kept is not None
-    y.sum().backward()
-    assert node.kept_grid is None
-    y = F.conv2d(tw.tensor(x), wo, padding=1)        # reuses the buffer backward handed back...
-    assert y.grad_fn.kept_grid is kept
-    del y, node
-    gc.collect()
-    y = F.conv2d(tw.tensor(x), wo, padding=1)        # ... and the one a dropped node handed back
-    assert y.grad_fn.kept_grid is kept
-    y.sum().backward()
-    with tw.no_grad():                               # without a graph the grid goes straight back
-        F.conv2d(tw.tensor(x), wo, padding=1)
-    y = F.conv2d(tw.tensor(x), wo, padding=1)
-    assert y.grad_fn.kept_grid is kept
-    y.sum().backward()
-
-
 def test_a_grid_over_the_limit_is_made_again_in_backward(monkeypatch):
     monkeypatch.setattr(conv_ops, "_KEEP_MAX_ELEMENTS", 10)
     kept, pairs = _run_both(*_data((3, 8, 9, 7), (5, 8, 3, 3)), dict(padding=1))

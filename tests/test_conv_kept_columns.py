@@ -1,6 +1,6 @@
-"""Conv2d keeps its im2col columns from forward for backward (NumPy) in a pooled buffer:
-every way a node can live and die must give torch's gradients and hand the buffer back
-exactly once — two forwards before one backward, retain_graph, a forward never
+"""Conv2d keeps its im2col columns (or, on the grid, its padded input) from forward for
+backward (NumPy) in a pooled buffer: every way a node can live and die must give torch's
+gradients and hand the buffer back exactly once — two forwards before one backward, retain_graph, a forward never
 backwarded, no_grad, an input changed in place, strided and grouped convolutions."""
 import gc
 
@@ -76,23 +76,34 @@ def test_input_changed_in_place_after_forward_still_raises():
 
 
 @numpy_only
-def test_buffer_returns_to_the_pool_after_backward_and_when_never_backwarded():
-    x, w, b = _data()
+@pytest.mark.parametrize("kept_attr, x_shape, w_shape", [
+    ("kept_columns", (3, 4, 7, 6), (5, 4, 3, 3)),                 # 4 input channels: im2col columns
+    pytest.param("kept_grid", (2, 8, 6, 6), (3, 8, 3, 3),         # 8: the padded grid (test_conv_grid.py)
+                 marks=pytest.mark.skipif(backend.shifted_products is None,
+                                          reason="no bundled OpenBLAS next to NumPy: no grid path")),
+])
+def test_buffer_returns_to_the_pool_after_backward_and_when_never_backwarded(kept_attr, x_shape, w_shape):
+    x, w, _ = _data(x_shape, w_shape)
     wo = tw.tensor(w, requires_grad=True)
     y = F.conv2d(tw.tensor(x), wo, padding=1)
     node = y.grad_fn
-    kept = node.kept_columns
+    kept = getattr(node, kept_attr)
     assert kept is not None
     y.sum().backward()
-    assert node.kept_columns is None
+    assert getattr(node, kept_attr) is None
     # The next forward of that shape reuses the buffer handed back by backward...
     y = F.conv2d(tw.tensor(x), wo, padding=1)
-    assert y.grad_fn.kept_columns is kept
+    assert getattr(y.grad_fn, kept_attr) is kept
     # ... and one dropped without a backward hands it back as well.
     del y, node
     gc.collect()
     y = F.conv2d(tw.tensor(x), wo, padding=1)
-    assert y.grad_fn.kept_columns is kept
+    assert getattr(y.grad_fn, kept_attr) is kept
+    y.sum().backward()
+    with tw.no_grad():         # without a graph nothing is kept, and the buffer stays in the pool
+        F.conv2d(tw.tensor(x), wo, padding=1)
+    y = F.conv2d(tw.tensor(x), wo, padding=1)
+    assert getattr(y.grad_fn, kept_attr) is kept
     y.sum().backward()
 
 

@@ -389,9 +389,9 @@ record(test_accuracy=test_acc, final_loss=float(np.mean(losses[-45:])), im2col_m
 # - im2col turns a convolution into one matrix product, at a $k^2$ memory cost.
 # - Composition of differentiable ops is differentiable: no hand-written conv backward needed
 #   for the im2col version. The engine's `nn.Conv2d` is one `Function` with its own
-#   backward: im2col in general and, for stride-1 layers with 8 or more input channels,
-#   no column matrix at all: one product per kernel offset, each adding into the same output
-#   (read `tensorweaver/ops/conv.py`).
+#   backward: im2col in general and, on NumPy, for stride-1 layers with 8 or more input
+#   channels, no column matrix at all: one product per kernel offset, each adding into the
+#   same output (read `tensorweaver/ops/conv.py`).
 # - Max-pooling routes the gradient to the winners only.
 # - BatchNorm uses batch statistics in `train()` and running statistics in `eval()`.
 #

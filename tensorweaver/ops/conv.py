@@ -175,20 +175,16 @@ _GRID_MIN_CHANNELS = 8
 #: Elements of one product's output per block of images on the grid (8 images of the CNN
 #: benchmark's 16 -> 32 channel layer): a block's gradient buffers stay small (1 MB) and
 #: few; the products themselves walk a block in cache-sized pieces (``_blas``).
-_GRID_CHUNK_ELEMENTS = 1 << 18
+_GRID_BLOCK_ELEMENTS = 1 << 18
 
 
-def _grid_chunks(n, per_image):
-    """[(start, stop)] ranges of images, each about ``_GRID_CHUNK_ELEMENTS`` of output."""
-    step = max(1, _GRID_CHUNK_ELEMENTS // max(per_image, 1))
-    return [(s, min(s + step, n)) for s in range(0, n, step)]
-
-
-def _blocks(n, per_image):
-    """[(start, stop)] ranges of images, each block's columns about ``_BLOCK_ELEMENTS``."""
-    if _BLOCK_ELEMENTS is None:
+def _blocks(n, per_image, elements=None):
+    """[(start, stop)] ranges of images, each block about ``elements`` (default
+    ``_BLOCK_ELEMENTS``: the block's columns) for ``per_image`` elements per image."""
+    elements = _BLOCK_ELEMENTS if elements is None else elements
+    if elements is None:
         return [(0, n)]
-    step = max(1, _BLOCK_ELEMENTS // max(per_image, 1))
+    step = max(1, elements // max(per_image, 1))
     return [(s, min(s + step, n)) for s in range(0, n, step)]
 
 
@@ -276,7 +272,7 @@ class Conv2d(Function):
         if self.on_grid(x.dtype, weight.dtype, c):
             grid = self._grid(x)
             w_offsets = xp.ascontiguousarray(weight.transpose((2, 3, 0, 1))).reshape(kh * kw, o, c)
-            blocks = _grid_chunks(n, max(o, c) * self.geometry[1][0] * self.geometry[1][1])
+            blocks = _blocks(n, max(o, c) * self.geometry[1][0] * self.geometry[1][1], _GRID_BLOCK_ELEMENTS)
         else:
             kept = self._keep_columns(x.shape, x.dtype)
             blocks = _blocks(n, c * kh * kw * oh * width)
@@ -457,20 +453,13 @@ class Conv2d(Function):
         g4 = grad.transpose((1, 0, 2, 3))                                 # (O, N, OH, OW)
         r4 = relu_out.transpose((1, 0, 2, 3)) if mask_blocks else None
         gb = xp.zeros((o,), dtype=grad.dtype) if need_b and flat else None
-        w3 = weight.reshape(groups, o // groups, -1)
-        w3t = w3.transpose((0, 2, 1))                                     # (G, C/G * kH * kW, O/G)
-        if need_x and backend.is_numpy:
-            # A contiguous copy of W^T (tiny): OpenBLAS runs the input-gradient product
-            # about 20% faster with it than with the transposed view.
-            w3t = xp.ascontiguousarray(w3t)
-        gw = xp.zeros(w3.shape, dtype=grad.dtype) if need_w else None
         gx = xp.empty((c, n, h, w), dtype=grad.dtype) if need_x else None  # every block writes its part
         run = oh * width
         on_grid = self.on_grid(x.dtype, weight.dtype, c) and grad.dtype == x.dtype
-        grid = None
+        grid = gw = None
         if on_grid:
             step = hp * wp
-            blocks = _grid_chunks(n, max(o, c) * step)
+            blocks = _blocks(n, max(o, c) * step, _GRID_BLOCK_ELEMENTS)
             if need_w:   # the padded input: kept by the forward, else (a node planned elsewhere) made here
                 grid = self.kept_grid if self.kept_grid is not None else self._grid(x)
                 gw_offsets = xp.empty((len(windows), o, c), dtype=grad.dtype)
@@ -478,6 +467,14 @@ class Conv2d(Function):
                 wt_offsets = xp.ascontiguousarray(weight.transpose((2, 3, 1, 0))).reshape(len(windows), c, o)
         else:
             blocks = _blocks(n, c * len(windows) * run)
+            w3 = weight.reshape(groups, o // groups, -1)
+            w3t = w3.transpose((0, 2, 1))                                 # (G, C/G * kH * kW, O/G)
+            if need_x and backend.is_numpy:
+                # A contiguous copy of W^T (tiny): OpenBLAS runs the input-gradient product
+                # about 20% faster with it than with the transposed view.
+                w3t = xp.ascontiguousarray(w3t)
+            if need_w:
+                gw = xp.zeros(w3.shape, dtype=grad.dtype)
         for s, e in blocks:
             if on_grid:   # the gradient on the grid, zeros outside its (OH, OW) corner
                 length = (e - s) * step
